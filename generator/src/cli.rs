@@ -1,0 +1,162 @@
+//! The command line: parses arguments with clap and dispatches to the library. Exit codes: 0 success,
+//! 1 the pipeline is invalid (or a command failed), 2 usage errors and unreadable files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::source::ReadError;
+use crate::{check_file, scaffold, schema};
+
+/// The pipeline read when no file is named.
+pub const DEFAULT_PIPELINE: &str = "pipelines/orders.yaml";
+
+/// orchgen: order-processing pipelines on AWS Lambda and DynamoDB, declared in one YAML file.
+#[derive(Debug, Parser)]
+#[command(name = "orchgen", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a pipeline file and report every problem with its location.
+    Validate {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the JSON Schema of pipeline files (for editors).
+    Schema,
+    /// Print the resolved plan: every default applied, the step and compensation order explicit.
+    Plan {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Create a pipeline file, its schema and editor settings in a directory.
+    Init {
+        /// Where to create them.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let code = run(cli, &mut stdout.lock(), &mut stderr.lock());
+    ExitCode::from(code)
+}
+
+/// Runs a parsed command, writing to `out` and `err`; returns the exit code.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = match cli.command {
+        Command::Validate { file, format } => validate(&file, format, out, err),
+        Command::Plan { file, format } => plan(&file, format, out, err),
+        Command::Schema => writeln!(out, "{}", schema::pipeline_schema_text().trim_end()).map(|_| 0),
+        Command::Init { dir, force } => init(&dir, force, out, err),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
+            Ok(0)
+        }
+    };
+    result.unwrap_or_else(|e| {
+        // Writing to a closed pipe is not worth a panic or a message.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(err, "error: {e}");
+        }
+        1
+    })
+}
+
+fn width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 40).unwrap_or(100)
+}
+
+fn read_error(e: &ReadError, err: &mut dyn Write) -> std::io::Result<u8> {
+    writeln!(err, "error: {e}")?;
+    Ok(match e {
+        ReadError::Io(..) => 2,
+        ReadError::TooLarge(..) | ReadError::NotUtf8(..) => 1,
+    })
+}
+
+fn validate(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err),
+    };
+    let report = &checked.report;
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default())?,
+        Format::Text if report.diagnostics().is_empty() => writeln!(out, "{}", report.summary())?,
+        Format::Text => write!(err, "{}", report.render(width()))?,
+    }
+    Ok(if report.has_errors() { 1 } else { 0 })
+}
+
+fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err),
+    };
+    let Some(plan) = checked.plan else {
+        write!(err, "{}", checked.report.render(width()))?;
+        return Ok(1);
+    };
+    if checked.report.warning_count() > 0 {
+        write!(err, "{}", checked.report.render(width()))?;
+    }
+    match format {
+        Format::Json => writeln!(out, "{}", plan.to_json())?,
+        Format::Text => write!(out, "{}", crate::plan_text::describe(&plan))?,
+    }
+    Ok(0)
+}
+
+fn init(dir: &Path, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    match scaffold::scaffold(dir, force) {
+        Ok(written) => {
+            for path in written {
+                writeln!(out, "created {}", path.display())?;
+            }
+            writeln!(out, "next: orchgen validate {}", dir.join(DEFAULT_PIPELINE).display())?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `orchgen init`: a pipeline file with the schema modeline, the schema, and editor settings.
+
+use std::path::{Path, PathBuf};
+
+use crate::schema::{SCHEMA_PATH, pipeline_schema_text};
+
+/// The pipeline written by `orchgen init`: the reference pipeline of this repository.
+pub const PIPELINE_TEMPLATE: &str = include_str!("../../pipelines/orders.yaml");
+
+/// VS Code settings that map pipeline files to the schema (the YAML extension reads them).
+pub const VSCODE_SETTINGS: &str = include_str!("../../.vscode/settings.json");
+
+/// Why scaffolding stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// A file is in the way.
+    #[error("{0} exists already; pass --force to overwrite it")]
+    Exists(PathBuf),
+    /// Writing failed.
+    #[error("cannot write {0}: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+}
+
+/// Writes the scaffold into `dir`; returns the files written.
+pub fn scaffold(dir: &Path, force: bool) -> Result<Vec<PathBuf>, ScaffoldError> {
+    let files = [
+        (dir.join(crate::cli::DEFAULT_PIPELINE), PIPELINE_TEMPLATE.to_owned()),
+        (dir.join(SCHEMA_PATH), pipeline_schema_text()),
+        (dir.join(".vscode/settings.json"), VSCODE_SETTINGS.to_owned()),
+    ];
+    if !force && let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
+        return Err(ScaffoldError::Exists(path.clone()));
+    }
+    let mut written = Vec::new();
+    for (path, content) in files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| ScaffoldError::Io(parent.to_path_buf(), e))?;
+        }
+        std::fs::write(&path, content).map_err(|e| ScaffoldError::Io(path.clone(), e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
