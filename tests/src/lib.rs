@@ -1,1 +1,43 @@
-//! Shared helpers for the end-to-end tests (see `tests/tests/`).
+//! Shared helpers for the end-to-end tests in `tests/tests/`.
+//!
+//! External components (yaml-language-server, DynamoDB Local, …) are installed by `scripts/test` into
+//! `.tools/`. When one is missing, a plain `cargo test` skips the test that needs it with a loud
+//! message; under `scripts/test` (which sets `ORCHGEN_REQUIRE_TOOLS=1`) a missing tool fails the test.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// Where `scripts/install-test-tools` puts external tools.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("ORCHGEN_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".tools"))
+}
+
+/// Whether missing tools must fail the tests (set by `scripts/test` and CI).
+pub fn tools_required() -> bool {
+    std::env::var("ORCHGEN_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// The path of an external tool, or `None` after a loud skip message (a panic when tools are required).
+pub fn tool(what: &str, path: PathBuf) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let message = format!(
+        "{what} is not installed at {}; run `scripts/install-test-tools` (or `scripts/test`, which installs everything)",
+        path.display()
+    );
+    if tools_required() {
+        panic!("{message}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+    None
+}
+
+/// The yaml-language-server executable (npm package `yaml-language-server@1.25`).
+pub fn yaml_language_server() -> Option<PathBuf> {
+    tool("yaml-language-server", tools_dir().join("node_modules/.bin/yaml-language-server"))
+}
