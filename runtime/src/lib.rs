@@ -7,3 +7,6 @@
 pub mod plan;
 
 pub use plan::Plan;
+pub mod order;
+pub mod steps;
+pub mod store;

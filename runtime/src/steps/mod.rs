@@ -1,0 +1,87 @@
+//! Steps: the [`StepHandler`] trait that built-in and custom steps implement, and the built-ins.
+//!
+//! A handler decides; it does not write. It returns the [`Effect`]s of its decision and the engine
+//! commits them with the order's transition, conditioned on the order's version — so a handler
+//! may run more than once for one order (re-delivery, crash) and still act once.
+
+use async_trait::async_trait;
+
+use crate::order::{Charge, FieldError, Order, Shipment};
+use crate::plan::{Plan, StepPlan};
+use crate::store::Effect;
+
+/// What a step receives.
+#[derive(Debug, Clone)]
+pub struct StepInput {
+    /// The order as it is before the step.
+    pub order: Order,
+    /// The step's settings.
+    pub step: StepPlan,
+    /// The attempt, from 1.
+    pub attempt: u32,
+    /// Stable for one order and step across attempts and re-deliveries: pass it to external
+    /// services so that they act once.
+    pub idempotency_key: String,
+}
+
+/// What a successful step produces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepOutput {
+    /// Changes to commit with the order's transition.
+    pub effects: Vec<Effect>,
+    /// The charge, for payment steps.
+    pub charge: Option<Charge>,
+    /// The shipment, for fulfilment steps.
+    pub shipment: Option<Shipment>,
+    /// A custom step's typed output, kept on the order under the step's name.
+    pub output: Option<serde_json::Value>,
+}
+
+/// How a step failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StepError {
+    /// Worth another attempt (a timeout, a flaky dependency).
+    #[error("{code}: {message}")]
+    Retryable {
+        /// Machine-readable code.
+        code: String,
+        /// Explanation.
+        message: String,
+    },
+    /// Another attempt would fail the same way (a declined card, an invalid order).
+    #[error("{code}: {message}")]
+    Terminal {
+        /// Machine-readable code.
+        code: String,
+        /// Explanation.
+        message: String,
+        /// Field-level reasons (validation).
+        fields: Vec<FieldError>,
+    },
+}
+
+impl StepError {
+    /// A retryable error.
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> StepError {
+        StepError::Retryable { code: code.into(), message: message.into() }
+    }
+
+    /// A terminal error.
+    pub fn terminal(code: impl Into<String>, message: impl Into<String>) -> StepError {
+        StepError::Terminal { code: code.into(), message: message.into(), fields: Vec::new() }
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> &str {
+        match self {
+            StepError::Retryable { code, .. } | StepError::Terminal { code, .. } => code,
+        }
+    }
+}
+
+/// A step (or compensation) implementation.
+#[async_trait]
+pub trait StepHandler: Send + Sync + 'static {
+    /// Runs one attempt.
+    async fn call(&self, plan: &Plan, input: StepInput) -> Result<StepOutput, StepError>;
+}
