@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::source::ReadError;
-use crate::{check_file, scaffold, schema};
+use crate::{check_file, dev, scaffold, schema};
 
 /// The pipeline read when no file is named.
 pub const DEFAULT_PIPELINE: &str = "pipelines/orders.yaml";
@@ -54,6 +54,24 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run the pipeline locally: the order API on 127.0.0.1 and the engine on an embedded store.
+    Dev {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = dev::DEFAULT_PORT)]
+        port: u16,
+        /// Where the store lives (default `.orchgen/<pipeline name>`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Delete the data directory first.
+        #[arg(long)]
+        reset: bool,
+        /// Log filter, e.g. `debug` or `orchgen_runtime=debug,info` (default: `RUST_LOG`, else `info`).
+        #[arg(long)]
+        log_level: Option<String>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -73,9 +91,8 @@ pub enum Format {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = run(cli, &mut stdout.lock(), &mut stderr.lock());
+    // Not locked for the whole command: `orchgen dev` logs to stderr from other threads.
+    let code = run(cli, &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code)
 }
 
@@ -86,6 +103,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Plan { file, format } => plan(&file, format, out, err),
         Command::Schema => writeln!(out, "{}", schema::pipeline_schema_text().trim_end()).map(|_| 0),
         Command::Init { dir, force } => init(&dir, force, out, err),
+        Command::Dev { file, port, data_dir, reset, log_level } => {
+            dev::run(&dev::DevOptions { file, port, data_dir, reset, log_level }, out, err)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
             Ok(0)
@@ -100,7 +120,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     })
 }
 
-fn width() -> usize {
+pub(crate) fn width() -> usize {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 40).unwrap_or(100)
 }
 

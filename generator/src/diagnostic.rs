@@ -166,11 +166,7 @@ impl Report {
     fn line_too_long(&self, diagnostic: &Diagnostic) -> bool {
         const LONGEST_SNIPPET_LINE: usize = 400;
         let Some(label) = &diagnostic.primary else { return false };
-        let text = self.source.text();
-        let at = label.span.start.min(text.len());
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        end - start > LONGEST_SNIPPET_LINE
+        self.source.line_span(label.span.start).len() > LONGEST_SNIPPET_LINE
     }
 
     /// One line: how many errors and warnings.

@@ -5,6 +5,7 @@
 //! [`orchgen_runtime::Plan`] ([`resolve`]) and the published JSON Schema ([`schema`]).
 
 pub mod cli;
+pub mod dev;
 pub mod diagnostic;
 pub mod plan_text;
 pub mod resolve;

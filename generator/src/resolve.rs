@@ -105,18 +105,25 @@ pub fn resolve(spec: &Spec) -> Plan {
 }
 
 /// Step indexes in the order an order visits them, following `next` from the first step.
-fn execution_order(steps: &[StepSpec]) -> Vec<usize> {
+pub(crate) fn execution_order(steps: &[StepSpec]) -> Vec<usize> {
+    // Linear in the number of steps: validation runs this on whatever it is given.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        index.entry(step.name.as_str()).or_insert(i);
+    }
+    let mut visited = vec![false; steps.len()];
     let mut order = Vec::new();
     let mut at = if steps.is_empty() { None } else { Some(0) };
     while let Some(i) = at {
-        if order.contains(&i) {
+        if visited[i] {
             break;
         }
+        visited[i] = true;
         order.push(i);
         at = match steps[i].next.as_deref() {
             None => (i + 1 < steps.len()).then_some(i + 1),
             Some("end") => None,
-            Some(name) => steps.iter().position(|s| s.name == name),
+            Some(name) => index.get(name).copied(),
         };
     }
     order

@@ -47,6 +47,8 @@ pub struct SourceFile {
     name: String,
     text: String,
     line_starts: Vec<usize>,
+    /// Per line, whether it is ASCII (its columns are then byte offsets: no walk over its characters).
+    line_ascii: Vec<bool>,
 }
 
 impl SourceFile {
@@ -55,7 +57,9 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), text, line_starts }
+        let ends = line_starts.iter().skip(1).map(|&next| next - 1).chain([text.len()]);
+        let line_ascii = line_starts.iter().zip(ends).map(|(&start, end)| text[start..end].is_ascii()).collect();
+        SourceFile { name: name.into(), text, line_starts, line_ascii }
     }
 
     /// Reads a file, refusing one above [`MAX_FILE_BYTES`] or not UTF-8.
@@ -90,12 +94,15 @@ impl SourceFile {
 
     /// The byte offset of a 1-based line and a 0-based character column, clamped to the text.
     pub fn offset(&self, line: usize, col_chars: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+        let index = line.saturating_sub(1);
+        let Some(&start) = self.line_starts.get(index) else {
             return self.text.len();
         };
-        let rest = &self.text[start..];
-        let line_end = rest.find('\n').unwrap_or(rest.len());
-        rest[..line_end].char_indices().nth(col_chars).map_or(start + line_end, |(i, _)| start + i)
+        let end = self.line_end(index);
+        if self.line_ascii[index] {
+            return start + col_chars.min(end - start);
+        }
+        self.text[start..end].char_indices().nth(col_chars).map_or(end, |(i, _)| start + i)
     }
 
     /// The 1-based line and column of a byte offset.
@@ -103,8 +110,24 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
-        let column = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        let column = if self.line_ascii[line - 1] {
+            offset - start + 1
+        } else {
+            self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1)
+        };
         Position { line, column }
+    }
+
+    /// The line holding a byte offset, without its line break.
+    pub fn line_span(&self, offset: usize) -> Span {
+        let offset = offset.min(self.text.len());
+        let index = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        Span::new(self.line_starts[index], self.line_end(index))
+    }
+
+    /// The byte offset where the line of 0-based `index` ends (its `\n`, or the end of the text).
+    fn line_end(&self, index: usize) -> usize {
+        self.line_starts.get(index + 1).map_or(self.text.len(), |next| next - 1)
     }
 }
 
@@ -135,5 +158,10 @@ mod tests {
         assert_eq!(src.position(0), Position { line: 1, column: 1 });
         assert_eq!(src.position(src.text().len()), Position { line: 4, column: 5 });
         assert_eq!(src.offset(99, 0), src.text().len());
+        assert_eq!(src.offset(1, 99), 4, "a column past the end of a line stops at its end");
+        assert_eq!(src.offset(2, 99), 11);
+        assert_eq!(src.line_span(6), Span::new(5, 11));
+        assert_eq!(src.line_span(12), Span::new(12, 12));
+        assert_eq!(src.line_span(src.text().len()), Span::new(13, 17));
     }
 }

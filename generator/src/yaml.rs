@@ -6,6 +6,7 @@
 //! each stop it with a located [`Diagnostic`]. Duplicate keys are reported and loading goes on.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
@@ -151,12 +152,21 @@ struct Loader<'a> {
     nodes: usize,
     diagnostics: Vec<Diagnostic>,
     root: Option<Node>,
+    /// The line, column and byte offset of the last marker converted (see [`Loader::offset`]).
+    cursor: Cell<(usize, usize, usize)>,
 }
 
 /// Loads the single YAML document of `source`.
 pub fn load(source: &SourceFile) -> Loaded {
-    let mut loader =
-        Loader { source, stack: Vec::new(), anchors: HashMap::new(), nodes: 0, diagnostics: Vec::new(), root: None };
+    let mut loader = Loader {
+        source,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        nodes: 0,
+        diagnostics: Vec::new(),
+        root: None,
+        cursor: Cell::new((0, 0, 0)),
+    };
     let stopped = loader.run().is_err();
     let root = if stopped { None } else { loader.root };
     Loaded { root, diagnostics: loader.diagnostics }
@@ -167,9 +177,32 @@ struct Stop;
 
 impl Loader<'_> {
     fn span(&self, s: saphyr_parser::Span) -> Span {
-        let start = self.source.offset(s.start.line(), s.start.col());
-        let end = self.source.offset(s.end.line(), s.end.col());
+        let start = self.offset(s.start);
+        let end = self.offset(s.end);
         Span::new(start, end)
+    }
+
+    /// The byte offset of a marker. Events come in source order, so the walk over a non-ASCII line's
+    /// characters goes on from the last marker on the same line instead of from the line's start:
+    /// a long line costs its length once, not once per value on it.
+    fn offset(&self, m: saphyr_parser::Marker) -> usize {
+        let (line, col, byte) = self.cursor.get();
+        let text = self.source.text();
+        let at = if m.line() == line && m.col() >= col && byte <= text.len() {
+            let (mut at, mut left) = (byte, m.col() - col);
+            for c in text[byte..].chars() {
+                if left == 0 || c == '\n' {
+                    break;
+                }
+                at += c.len_utf8();
+                left -= 1;
+            }
+            at
+        } else {
+            self.source.offset(m.line(), m.col())
+        };
+        self.cursor.set((m.line(), m.col(), at));
+        at
     }
 
     fn stop(&mut self, diagnostic: Diagnostic) -> Result<(), Stop> {
@@ -184,16 +217,24 @@ impl Loader<'_> {
                 Ok(e) => e,
                 Err(e) => {
                     let m = e.marker();
-                    let at = self.source.offset(m.line(), m.col());
+                    let mut at = self.source.offset(m.line(), m.col());
+                    if mentions_tab(e.info()) {
+                        at = offending_tab(self.source.text(), at).unwrap_or(at);
+                    }
                     let end = self.source.text()[at..].chars().next().map_or(at, |c| at + c.len_utf8());
                     if e.info().contains("recursion limit") {
                         return self.stop(too_deep(Span::new(at, end)));
                     }
                     let (message, help) = describe_scan_error(e.info());
-                    return self.stop(
-                        Diagnostic::error("orchgen::yaml-syntax", message, Span::new(at, end), "here")
-                            .with_optional_help(help),
-                    );
+                    let mut diagnostic = Diagnostic::error("orchgen::yaml-syntax", message, Span::new(at, end), "here")
+                        .with_optional_help(help);
+                    if let Some((open, close)) = self.unclosed_flow(at) {
+                        // At the end of the file the snippet has nothing to point at: show the opening bracket.
+                        diagnostic = diagnostic
+                            .with_related(open, "opened here, never closed")
+                            .with_help(format!("add the closing `{close}`"));
+                    }
+                    return self.stop(diagnostic);
                 }
             };
             let span = self.span(raw_span);
@@ -270,6 +311,25 @@ impl Loader<'_> {
             );
         }
         Ok(())
+    }
+
+    /// When the error is at the end of the text, the innermost flow collection (`[` or `{`) still
+    /// open, and the bracket that would close it.
+    fn unclosed_flow(&self, at: usize) -> Option<(Span, char)> {
+        let text = self.source.text();
+        if !text.get(at..).is_some_and(|rest| rest.trim().is_empty()) {
+            return None;
+        }
+        self.stack.iter().rev().find_map(|frame| {
+            let start = match frame {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
+            };
+            match text[start..].chars().next() {
+                Some('[') => Some((Span::new(start, start + 1), ']')),
+                Some('{') => Some((Span::new(start, start + 1), '}')),
+                _ => None,
+            }
+        })
     }
 
     fn open(&mut self, span: Span) -> Result<(), Stop> {
@@ -422,10 +482,36 @@ fn is_float(t: &str) -> bool {
     mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some())
 }
 
+/// Whether a scanner message is about a tab character (not merely containing "tab", like "unprintable").
+fn mentions_tab(info: &str) -> bool {
+    info.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphabetic()).any(|w| w == "tab" || w == "tabs")
+}
+
+/// The tab a tab error is about. The scanner reports some at the tab, some just after the tabs of an
+/// indentation, and some at the start of the plain scalar it was reading, a line or more before the
+/// tab; the culprit is then the first tab in the indentation of a non-blank line from the marker's on.
+fn offending_tab(text: &str, at: usize) -> Option<usize> {
+    if text[at..].starts_with('\t') {
+        return Some(at);
+    }
+    let mut start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    for line in text[start..].split('\n') {
+        let rest = line.trim_start_matches([' ', '\t']);
+        let indent = &line[..line.len() - rest.len()];
+        if !rest.trim_end_matches('\r').is_empty()
+            && let Some(i) = indent.find('\t')
+        {
+            return Some(start + i);
+        }
+        start += line.len() + 1;
+    }
+    None
+}
+
 /// A readable message and help for a scanner error.
 fn describe_scan_error(info: &str) -> (String, Option<String>) {
     let lower = info.to_ascii_lowercase();
-    if lower.contains("tab") {
+    if mentions_tab(info) {
         (
             format!("YAML syntax error: {info}"),
             Some("YAML indents with spaces; replace the tab characters with spaces".to_owned()),

@@ -57,7 +57,12 @@ pub fn check(root: &Node) -> Vec<Diagnostic> {
             {
                 let options = enum_options(&compiled.schema, &pointer);
                 let found = scalar_text(node);
-                let help = did_you_mean(&found, options.iter().map(String::as_str))
+                // Spelling suggestions make no sense for numbers (`10` is not a typo of `1096`).
+                let suggestion = match node.value {
+                    NodeValue::Int(_) | NodeValue::Float(_) => nearest_numbers(&found, &options),
+                    _ => did_you_mean(&found, options.iter().map(String::as_str)),
+                };
+                let help = suggestion
                     .map(|d| format!("{d} (one of: {})", options.join(", ")))
                     .unwrap_or_else(|| format!("use one of: {}", options.join(", ")));
                 out.push(
@@ -96,7 +101,23 @@ pub fn check(root: &Node) -> Vec<Diagnostic> {
                 } else {
                     format!("`{name}` must be {expected}, found {}", node.type_name())
                 };
-                out.push(Diagnostic::error("orchgen::wrong-type", message, node.span, label));
+                let help = is_duration(&compiled.schema, &pointer).then(|| pattern_help(crate::spec::DURATION_PATTERN));
+                out.push(Diagnostic::error("orchgen::wrong-type", message, node.span, label).with_optional_help(help));
+            }
+            ValidationErrorKind::Format { format } => {
+                let help = match format.as_str() {
+                    "email" => "write an e-mail address, e.g. `ops@example.com`".to_owned(),
+                    other => format!("it must be a valid {other}"),
+                };
+                out.push(
+                    Diagnostic::error(
+                        "orchgen::bad-format",
+                        format!("`{}` is not a valid {name}", scalar_text(node)),
+                        node.span,
+                        format!("not a valid {format}"),
+                    )
+                    .with_help(help),
+                );
             }
             ValidationErrorKind::Pattern { pattern } => {
                 let found = scalar_text(node);
@@ -149,8 +170,11 @@ fn key_name(pointer: &str) -> String {
     }
 }
 
-fn singular(word: &str) -> &str {
-    word.strip_suffix('s').unwrap_or(word)
+fn singular(word: &str) -> String {
+    match word.strip_suffix("ies") {
+        Some(stem) => format!("{stem}y"),
+        None => word.strip_suffix('s').unwrap_or(word).to_owned(),
+    }
 }
 
 /// Where a pointer is, in words: `the pipeline`, `steps[2]`, `api.throttle`.
@@ -236,6 +260,25 @@ fn schema_at<'a>(schema: &'a Value, pointer: &str) -> Option<&'a Value> {
         at = resolve(schema, next?);
     }
     Some(at)
+}
+
+/// The allowed numbers just below and just above `found`, e.g. "the nearest are `7` and `14`".
+fn nearest_numbers(found: &str, options: &[String]) -> Option<String> {
+    let x: f64 = found.parse().ok()?;
+    let numbers = options.iter().filter_map(|o| o.parse::<f64>().ok().map(|v| (v, o)));
+    let below = numbers.clone().filter(|(v, _)| *v < x).max_by(|a, b| a.0.total_cmp(&b.0));
+    let above = numbers.filter(|(v, _)| *v > x).min_by(|a, b| a.0.total_cmp(&b.0));
+    match (below, above) {
+        (Some((_, b)), Some((_, a))) => Some(format!("the nearest are `{b}` and `{a}`")),
+        (Some((_, only)), None) | (None, Some((_, only))) => Some(format!("the nearest is `{only}`")),
+        (None, None) => None,
+    }
+}
+
+/// Whether the value at `pointer` is a duration (`10s`).
+fn is_duration(schema: &Value, pointer: &str) -> bool {
+    schema_at(schema, pointer).and_then(|s| s.get("pattern")).and_then(Value::as_str)
+        == Some(crate::spec::DURATION_PATTERN)
 }
 
 /// The property names the schema allows at `pointer`.

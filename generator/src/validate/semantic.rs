@@ -522,10 +522,13 @@ impl Checker<'_> {
             }
         }
         let _ = any_compensating;
-        // Fulfilment commits what inventory reserved: it needs a reserve step before it.
-        let reserve_at = self.spec.steps.iter().position(|s| s.kind == StepKind::ReserveInventory);
-        for (i, step) in self.spec.steps.iter().enumerate() {
-            if step.kind == StepKind::Fulfil && reserve_at.is_none_or(|r| r > i) {
+        // Fulfilment commits what inventory reserved: it needs a reserve step to run before it, in the
+        // order steps run (`next` may differ from the order they are written in).
+        let mut reserved = false;
+        for i in crate::resolve::execution_order(&self.spec.steps) {
+            let step = &self.spec.steps[i];
+            reserved |= step.kind == StepKind::ReserveInventory;
+            if step.kind == StepKind::Fulfil && !reserved {
                 self.out.push(
                     Diagnostic::error(
                         "orchgen::fulfil-without-reservation",

@@ -3,20 +3,41 @@
 //! A handler decides; it does not write. It returns the [`Effect`]s of its decision and the engine
 //! commits them with the order's transition, conditioned on the order's version — so a handler
 //! may run more than once for one order (re-delivery, crash) and still act once.
+//!
+//! Built-ins, one module each: [`validate`], [`reserve`] (`reserve_inventory`), [`release`]
+//! (`release_inventory`), [`charge`] (`charge_payment`), [`refund`] (`refund_payment`), [`fulfil`],
+//! [`notify`]. User code plugs in through [`custom`] ([`CustomStep`], or [`StepHandler`] directly);
+//! the [`registry`] maps every step and compensation of a plan to its handler.
+
+pub mod charge;
+pub mod custom;
+pub mod fulfil;
+pub mod notify;
+pub mod refund;
+pub mod registry;
+pub mod release;
+pub mod reserve;
+pub(crate) mod util;
+pub mod validate;
 
 use async_trait::async_trait;
 
 use crate::order::{Charge, FieldError, Order, Shipment};
-use crate::plan::{Plan, StepPlan};
+use crate::plan::{CompensationPlan, Plan, StepPlan};
 use crate::store::Effect;
+
+pub use custom::{CustomContext, CustomStep};
+pub use registry::Registry;
 
 /// What a step receives.
 #[derive(Debug, Clone)]
 pub struct StepInput {
     /// The order as it is before the step.
     pub order: Order,
-    /// The step's settings.
+    /// The step's settings. For a compensation, the step it undoes (the one declaring it).
     pub step: StepPlan,
+    /// The compensation being run, `None` for a step.
+    pub compensation: Option<CompensationPlan>,
     /// The attempt, from 1.
     pub attempt: u32,
     /// Stable for one order and step across attempts and re-deliveries: pass it to external
@@ -76,6 +97,33 @@ impl StepError {
         match self {
             StepError::Retryable { code, .. } | StepError::Terminal { code, .. } => code,
         }
+    }
+
+    /// The error's explanation.
+    pub fn message(&self) -> &str {
+        match self {
+            StepError::Retryable { message, .. } | StepError::Terminal { message, .. } => message,
+        }
+    }
+
+    /// Field-level reasons (empty unless a terminal validation error).
+    pub fn fields(&self) -> &[FieldError] {
+        match self {
+            StepError::Retryable { .. } => &[],
+            StepError::Terminal { fields, .. } => fields,
+        }
+    }
+
+    /// Whether another attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StepError::Retryable { .. })
+    }
+}
+
+impl StepInput {
+    /// The name of what runs: the compensation's name for a compensation, else the step's.
+    pub fn name(&self) -> &str {
+        self.compensation.as_ref().map_or(&self.step.name, |c| &c.name)
     }
 }
 

@@ -1,0 +1,315 @@
+//! `orchgen dev`: the pipeline running on this machine, the way it runs on AWS.
+//!
+//! The pipeline is validated (an invalid one prints its report and exits 1), the embedded SQLite
+//! store is opened in the data directory (default `.orchgen/<pipeline name>`; `--reset` deletes it
+//! first) and seeded from `local.inventory` (existing stock is left alone), the engine's
+//! [`Processor`] drives the store's change feed, and the order API is served on
+//! `127.0.0.1:<port>` through an API Gateway adapter ([`gateway`]) so that the very handler the API
+//! Lambda runs ([`Api::handle`]) answers every request ([`server`]).
+//!
+//! As soon as it listens it prints `listening on http://127.0.0.1:PORT` and a sample `curl`. On
+//! Ctrl-C or SIGTERM it stops accepting connections, finishes the requests in flight, lets the
+//! processor finish the records in flight and save its checkpoint, and exits 0. An order is stored
+//! before its 201 is sent, so no accepted order is lost: whatever was not processed resumes on the
+//! next start (even after a crash: the processor restarts from its checkpoint and re-delivery is
+//! harmless).
+
+mod gateway;
+mod server;
+
+use std::future::IntoFuture as _;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchgen_runtime::Plan;
+use orchgen_runtime::api::{Api, openapi};
+use orchgen_runtime::engine::{Engine, Processor, ProcessorConfig};
+use orchgen_runtime::plan::AuthMode;
+use orchgen_runtime::store::sqlite::{DB_FILE, SqliteStore};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::check_file;
+use crate::source::ReadError;
+
+use server::DevState;
+
+/// Port served when `--port` is not given.
+pub const DEFAULT_PORT: u16 = 3000;
+
+/// How long in-flight HTTP requests may take to finish after a shutdown signal.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+
+/// The body of the sample request printed at start-up (the seed order).
+pub const SAMPLE_ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
+
+/// The options of `orchgen dev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevOptions {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    pub port: u16,
+    /// Data directory (default `.orchgen/<pipeline name>`).
+    pub data_dir: Option<PathBuf>,
+    /// Delete the data directory first.
+    pub reset: bool,
+    /// Log filter (`info`, `debug`, `orchgen_runtime=debug`…); `RUST_LOG` when not given.
+    pub log_level: Option<String>,
+}
+
+/// Runs `orchgen dev` until a shutdown signal; returns the exit code (0 after a graceful stop, 1 for
+/// an invalid pipeline or a start-up failure, 2 for an unreadable file or a bad option).
+pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let checked = match check_file(&options.file) {
+        Ok(checked) => checked,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(if matches!(e, ReadError::Io(..)) { 2 } else { 1 });
+        }
+    };
+    let Some(plan) = checked.plan else {
+        write!(err, "{}", checked.report.render(crate::cli::width()))?;
+        return Ok(1);
+    };
+    if checked.report.warning_count() > 0 {
+        write!(err, "{}", checked.report.render(crate::cli::width()))?;
+    }
+    let filter = match log_filter(options.log_level.as_deref()) {
+        Ok(filter) => filter,
+        Err(message) => {
+            writeln!(err, "error: {message}")?;
+            return Ok(2);
+        }
+    };
+    // A second `run` in one process (tests) keeps the first subscriber: fine.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+
+    let data_dir = options.data_dir.clone().unwrap_or_else(|| Path::new(".orchgen").join(&plan.name));
+    if options.reset {
+        match reset(&data_dir) {
+            Ok(true) => tracing::info!(dir = %data_dir.display(), "data directory deleted (--reset)"),
+            Ok(false) => {}
+            Err(message) => {
+                writeln!(err, "error: {message}")?;
+                return Ok(1);
+            }
+        }
+    }
+    let store = match SqliteStore::open(&data_dir) {
+        Ok(store) => Arc::new(store),
+        Err(e) => {
+            writeln!(err, "error: cannot open the store in {}: {e}", data_dir.display())?;
+            return Ok(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("orchgen-dev").build()?;
+    let code = runtime.block_on(serve(Arc::new(plan), store.clone(), options.port, &data_dir, out, err));
+    // Tasks still holding the store are dropped with the runtime; the last reference then closes
+    // the store (its writer thread finishes what is queued).
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(store);
+    code
+}
+
+/// Serves until a shutdown signal, then stops everything in order.
+async fn serve(
+    plan: Arc<Plan>,
+    store: Arc<SqliteStore>,
+    port: u16,
+    data_dir: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let engine = Arc::new(Engine::new(plan.clone(), store.clone()));
+    for function in engine.unregistered_handlers() {
+        tracing::warn!(%function, "no handler is registered for this custom step: it will fail with HANDLER_NOT_REGISTERED");
+    }
+    match engine.seed_local_inventory().await {
+        Ok(added) => tracing::info!(added, "inventory seeded from local.inventory (existing stock untouched)"),
+        Err(e) => {
+            writeln!(err, "error: cannot seed the inventory: {e}")?;
+            return Ok(1);
+        }
+    }
+    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            writeln!(err, "error: cannot listen on 127.0.0.1:{port}: {e}")?;
+            return Ok(1);
+        }
+    };
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+
+    let processor = Processor::new(engine.clone(), store.clone(), ProcessorConfig::from_plan(&plan)).spawn();
+    let mut document = openapi(&plan);
+    document["servers"] = json!([{ "url": base }]);
+    let state = DevState {
+        api: Api::new(plan.clone(), store.clone()),
+        store: store.clone(),
+        metrics: engine.metrics().clone(),
+        openapi: document,
+    };
+    let app = server::router(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>();
+
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(on_signals(stop));
+    let mut graceful = stopped.clone();
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    banner(&plan, &base, data_dir, out)?;
+    tracing::info!(url = %base, data_dir = %data_dir.display(), "orchgen dev is running");
+
+    let mut stopped = stopped;
+    let mut code = 0;
+    tokio::select! {
+        // A signal makes both branches ready (the server drains at once when idle): the stop
+        // branch must win.
+        biased;
+        _ = stopped.wait_for(|s| *s) => {
+            tracing::info!("shutting down: no new connections, finishing the requests in flight");
+            match tokio::time::timeout(HTTP_GRACE, &mut server).await {
+                Ok(Ok(Ok(()))) => tracing::info!("HTTP server stopped"),
+                Ok(result) => {
+                    tracing::error!(?result, "the HTTP server failed while stopping");
+                    code = 1;
+                }
+                Err(_) => {
+                    tracing::warn!("requests still in flight after {HTTP_GRACE:?}: closing their connections");
+                    server.abort();
+                }
+            }
+        }
+        result = &mut server => {
+            tracing::error!(?result, "the HTTP server stopped unexpectedly");
+            code = 1;
+        }
+    }
+    tracing::info!("waiting for the records in flight and saving the checkpoint");
+    if let Err(e) = processor.shutdown().await {
+        tracing::error!(error = %e, "the processor did not stop cleanly");
+        code = 1;
+    }
+    tracing::info!("stopped");
+    Ok(code)
+}
+
+/// Prints the URL (a line `listening on http://…` that tools can parse) and sample requests.
+fn banner(plan: &Plan, base: &str, data_dir: &Path, out: &mut dyn Write) -> std::io::Result<()> {
+    let path = &plan.api.path;
+    writeln!(out, "orchgen dev: pipeline `{}`, data in {}", plan.name, data_dir.display())?;
+    writeln!(out, "listening on {base}")?;
+    writeln!(out, "  OpenAPI:   {base}/_orchgen/openapi.json")?;
+    writeln!(out, "  inventory: {base}/_orchgen/inventory")?;
+    writeln!(out, "try:")?;
+    writeln!(out, "  curl -sS -X POST {base}{path} -H 'content-type: application/json' -d '{SAMPLE_ORDER}'")?;
+    writeln!(out, "  curl -sS {base}{path}")?;
+    if plan.api.auth != AuthMode::None {
+        writeln!(out, "(API authentication is not enforced locally)")?;
+    }
+    writeln!(out, "Ctrl-C stops; orders not yet processed resume on the next start.")?;
+    out.flush()
+}
+
+/// Sets `stop` at the first Ctrl-C or SIGTERM; a second one exits at once.
+async fn on_signals(stop: watch::Sender<bool>) {
+    signal().await;
+    tracing::info!("signal received: stopping gracefully (send it again to exit at once)");
+    let _ = stop.send(true);
+    signal().await;
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(130);
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The log filter: `--log-level` when given, else `RUST_LOG`, else `info`.
+fn log_filter(level: Option<&str>) -> Result<EnvFilter, String> {
+    match level {
+        Some(level) => EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level `{level}`: {e}")),
+        None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))),
+    }
+}
+
+/// Deletes the data directory, refusing one that holds anything but the store's files. Returns
+/// whether there was something to delete.
+fn reset(dir: &Path) -> Result<bool, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(DB_FILE) {
+            return Err(format!(
+                "refusing to --reset {}: it holds `{}`, which orchgen dev did not create",
+                dir.display(),
+                name.to_string_lossy()
+            ));
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| format!("cannot delete {}: {e}", dir.display()))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_is_a_valid_order_request() {
+        let request: orchgen_runtime::order::OrderRequest = serde_json::from_str(SAMPLE_ORDER).unwrap();
+        assert_eq!(request.items.len(), 2);
+        assert!(!SAMPLE_ORDER.contains('\''));
+    }
+
+    #[test]
+    fn reset_deletes_only_store_directories() {
+        let dir = std::env::temp_dir().join(format!("orchgen-reset-{}", ulid::Ulid::new()));
+        assert_eq!(reset(&dir), Ok(false));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(DB_FILE), b"").unwrap();
+        std::fs::write(dir.join(format!("{DB_FILE}-wal")), b"").unwrap();
+        assert_eq!(reset(&dir), Ok(true));
+        assert!(!dir.exists());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        assert!(reset(&dir).unwrap_err().contains("notes.txt"));
+        assert!(dir.join("notes.txt").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn log_levels() {
+        assert!(log_filter(Some("debug")).is_ok());
+        assert!(log_filter(Some("orchgen_runtime=trace,info")).is_ok());
+        assert!(log_filter(Some("=[")).is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! The local HTTP server of `orchgen dev`: every request goes through the API Gateway adapter to
+//! [`Api::handle`], except the `/_orchgen/*` endpoints for tests and dashboards:
+//!
+//! - `GET /_orchgen/openapi.json` — the OpenAPI document, with this server as its server URL;
+//! - `GET /_orchgen/health` — `{"status": "ok", "pipeline", "charges", "processor": {counters}}`;
+//! - `GET /_orchgen/inventory` — stock levels: `{"product-1": {"available": 98, "reserved": 0}, …}`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use orchgen_runtime::api::{Api, ApiError};
+use orchgen_runtime::engine::Metrics;
+use orchgen_runtime::store::Store;
+use serde_json::{Value, json};
+
+use super::gateway;
+
+/// What the handlers share.
+pub struct DevState {
+    /// The order API.
+    pub api: Api,
+    /// The store (for the `/_orchgen` endpoints).
+    pub store: Arc<dyn Store>,
+    /// The engine's counters.
+    pub metrics: Arc<Metrics>,
+    /// The OpenAPI document.
+    pub openapi: Value,
+}
+
+/// The router of the dev server.
+pub fn router(state: Arc<DevState>) -> Router {
+    Router::new()
+        .route("/_orchgen/openapi.json", get(openapi))
+        .route("/_orchgen/health", get(health))
+        .route("/_orchgen/inventory", get(inventory))
+        .fallback(proxy)
+        .with_state(state)
+}
+
+async fn proxy(State(state): State<Arc<DevState>>, request: Request) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    match gateway::to_proxy_request(state.api.plan(), request, peer).await {
+        Ok(event) => gateway::to_http_response(state.api.handle(event).await),
+        Err(response) => response,
+    }
+}
+
+async fn openapi(State(state): State<Arc<DevState>>) -> Json<Value> {
+    Json(state.openapi.clone())
+}
+
+async fn health(State(state): State<Arc<DevState>>) -> Response {
+    match state.store.ledger_count().await {
+        Ok(charges) => Json(json!({
+            "status": "ok",
+            "pipeline": state.api.plan().name,
+            "charges": charges,
+            "processor": state.metrics.snapshot(),
+        }))
+        .into_response(),
+        Err(e) => store_error(e.into()),
+    }
+}
+
+async fn inventory(State(state): State<Arc<DevState>>) -> Response {
+    match state.store.inventory().await {
+        Ok(stock) => Json(stock).into_response(),
+        Err(e) => store_error(e.into()),
+    }
+}
+
+fn store_error(error: ApiError) -> Response {
+    gateway::error_response(&error, &ulid::Ulid::new().to_string())
+}

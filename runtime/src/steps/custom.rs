@@ -1,0 +1,125 @@
+//! User-supplied steps.
+//!
+//! A pipeline's `custom` steps and compensations name a Rust function (`HandlerPlan::function`);
+//! the user registers a handler under that path (`Engine::register`). Any [`StepHandler`] will do;
+//! [`CustomStep`] is the typed convenience: return any `Serialize` value and it is kept on the order
+//! (`Order::outputs[step]`). A custom step that must change other tables returns [`Effect`]s, so
+//! it implements [`StepHandler`] directly.
+//!
+//! Also here: the stand-ins the registry uses when a handler cannot run — [`NotRegistered`]
+//! (`HANDLER_NOT_REGISTERED`) and [`HttpNotSupported`] (`NOT_SUPPORTED`).
+//!
+//! [`Effect`]: crate::store::Effect
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::order::Order;
+use crate::plan::Plan;
+
+use super::{StepError, StepHandler, StepInput, StepOutput};
+
+/// What a [`CustomStep`] receives.
+#[derive(Debug, Clone)]
+pub struct CustomContext {
+    /// The order as it is before the step.
+    pub order: Order,
+    /// The step's name (for a compensation: the step it undoes).
+    pub step: String,
+    /// The compensation's name when this runs as a compensation.
+    pub compensation: Option<String>,
+    /// The attempt, from 1.
+    pub attempt: u32,
+    /// Stable for one order and step across attempts and re-deliveries.
+    pub idempotency_key: String,
+}
+
+/// A typed custom step. Implement it with an `async fn`:
+///
+/// ```
+/// use orchgen_runtime::steps::{CustomContext, CustomStep, StepError};
+///
+/// struct FraudScore;
+///
+/// impl CustomStep for FraudScore {
+///     type Output = u32;
+///     async fn run(&self, ctx: CustomContext) -> Result<u32, StepError> {
+///         Ok(ctx.order.items.len() as u32 * 10)
+///     }
+/// }
+/// ```
+///
+/// Every `CustomStep` is a [`StepHandler`]: its output, as JSON, becomes
+/// [`StepOutput::output`] and is kept on the order under the step's name (a `null` output, e.g.
+/// from `()`, is not kept).
+pub trait CustomStep: Send + Sync + 'static {
+    /// What the step produces.
+    type Output: Serialize + Send;
+
+    /// Runs one attempt.
+    fn run(&self, ctx: CustomContext) -> impl Future<Output = Result<Self::Output, StepError>> + Send;
+}
+
+#[async_trait]
+impl<T: CustomStep> StepHandler for T {
+    async fn call(&self, _plan: &Plan, input: StepInput) -> Result<StepOutput, StepError> {
+        let ctx = CustomContext {
+            step: input.step.name,
+            compensation: input.compensation.map(|c| c.name),
+            order: input.order,
+            attempt: input.attempt,
+            idempotency_key: input.idempotency_key,
+        };
+        let output = self.run(ctx).await?;
+        let value = serde_json::to_value(output).map_err(|e| {
+            StepError::terminal("OUTPUT_NOT_SERIALIZABLE", format!("the step's output is not valid JSON: {e}"))
+        })?;
+        Ok(StepOutput { output: (!value.is_null()).then_some(value), ..StepOutput::default() })
+    }
+}
+
+/// Stand-in for a `custom` handler nobody registered: a terminal `HANDLER_NOT_REGISTERED`.
+#[derive(Debug, Clone)]
+pub struct NotRegistered {
+    /// The function path the plan names.
+    pub function: String,
+}
+
+#[async_trait]
+impl StepHandler for NotRegistered {
+    async fn call(&self, _plan: &Plan, input: StepInput) -> Result<StepOutput, StepError> {
+        Err(StepError::terminal(
+            "HANDLER_NOT_REGISTERED",
+            format!(
+                "`{}` runs the custom handler `{}`, which is not registered: call Engine::register(\"{}\", handler)",
+                input.name(),
+                self.function,
+                self.function
+            ),
+        ))
+    }
+}
+
+/// Stand-in for `http` steps and compensations, which this runtime does not run yet: a terminal
+/// `NOT_SUPPORTED`.
+#[derive(Debug, Clone)]
+pub struct HttpNotSupported {
+    /// The URL the plan names.
+    pub url: String,
+}
+
+#[async_trait]
+impl StepHandler for HttpNotSupported {
+    async fn call(&self, _plan: &Plan, input: StepInput) -> Result<StepOutput, StepError> {
+        Err(StepError::terminal(
+            "NOT_SUPPORTED",
+            format!(
+                "`{}` is an http step ({}): http steps are not supported by this runtime yet; use a custom step",
+                input.name(),
+                self.url
+            ),
+        ))
+    }
+}

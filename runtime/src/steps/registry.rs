@@ -1,0 +1,101 @@
+//! Which handler runs a plan's step or compensation: the built-in of its kind, the user's handler
+//! registered under a `custom` step's function path, or a stand-in that fails terminally
+//! (`HANDLER_NOT_REGISTERED`, `NOT_SUPPORTED` for `http`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::plan::{CompensationAction, CompensationPlan, StepAction, StepPlan};
+
+use super::StepHandler;
+use super::charge::ChargePayment;
+use super::custom::{HttpNotSupported, NotRegistered};
+use super::fulfil::Fulfil;
+use super::notify::Notify;
+use super::refund::RefundPayment;
+use super::release::ReleaseInventory;
+use super::reserve::ReserveInventory;
+use super::validate::Validate;
+
+/// Handlers by step kind and by custom function path.
+#[derive(Clone)]
+pub struct Registry {
+    validate: Arc<dyn StepHandler>,
+    reserve: Arc<dyn StepHandler>,
+    release: Arc<dyn StepHandler>,
+    charge: Arc<dyn StepHandler>,
+    refund: Arc<dyn StepHandler>,
+    fulfil: Arc<dyn StepHandler>,
+    notify: Arc<dyn StepHandler>,
+    custom: HashMap<String, Arc<dyn StepHandler>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            validate: Arc::new(Validate),
+            reserve: Arc::new(ReserveInventory),
+            release: Arc::new(ReleaseInventory),
+            charge: Arc::new(ChargePayment),
+            refund: Arc::new(RefundPayment),
+            fulfil: Arc::new(Fulfil),
+            notify: Arc::new(Notify),
+            custom: HashMap::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut custom: Vec<&String> = self.custom.keys().collect();
+        custom.sort();
+        f.debug_struct("Registry").field("custom", &custom).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// The built-ins, no custom handler.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers (or replaces) the handler of custom steps and compensations naming `function`.
+    pub fn register(&mut self, function: impl Into<String>, handler: Arc<dyn StepHandler>) {
+        self.custom.insert(function.into(), handler);
+    }
+
+    /// Whether a handler is registered under `function`.
+    pub fn is_registered(&self, function: &str) -> bool {
+        self.custom.contains_key(function)
+    }
+
+    /// The handler of a step.
+    pub fn step(&self, step: &StepPlan) -> Arc<dyn StepHandler> {
+        match &step.action {
+            StepAction::Validate(_) => self.validate.clone(),
+            StepAction::ReserveInventory => self.reserve.clone(),
+            StepAction::ChargePayment(_) => self.charge.clone(),
+            StepAction::Fulfil(_) => self.fulfil.clone(),
+            StepAction::Notify(_) => self.notify.clone(),
+            StepAction::Custom(handler) => self.custom_handler(&handler.function),
+            StepAction::Http(http) => Arc::new(HttpNotSupported { url: http.url.clone() }),
+        }
+    }
+
+    /// The handler of a compensation.
+    pub fn compensation(&self, compensation: &CompensationPlan) -> Arc<dyn StepHandler> {
+        match &compensation.action {
+            CompensationAction::ReleaseInventory => self.release.clone(),
+            CompensationAction::RefundPayment => self.refund.clone(),
+            CompensationAction::Custom(handler) => self.custom_handler(&handler.function),
+            CompensationAction::Http(http) => Arc::new(HttpNotSupported { url: http.url.clone() }),
+        }
+    }
+
+    fn custom_handler(&self, function: &str) -> Arc<dyn StepHandler> {
+        match self.custom.get(function) {
+            Some(handler) => handler.clone(),
+            None => Arc::new(NotRegistered { function: function.to_owned() }),
+        }
+    }
+}

@@ -1,0 +1,829 @@
+//! `orchgen dev` end to end: the real binary serving the real pipeline over HTTP, driven by an HTTP
+//! client as a user (or a dashboard) drives it.
+//!
+//! Each test starts its own server with `--port 0 --data-dir <temp dir>`, reads the port from the
+//! `listening on http://127.0.0.1:PORT` line, and stops it (SIGTERM, SIGKILL, or a kill when the
+//! test ends). Every wait is bounded and a failure shows the order's last state and the end of the
+//! server's log (stderr goes to a file in the temp dir).
+//!
+//! The binary is found the way `tests/cli.rs` finds it: `CARGO_BIN_EXE_orchgen`, else
+//! `<target dir>/<profile>/orchgen` next to this test executable, checked fresh against its
+//! dep-info file; build it first with `cargo build -p orchgen`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use orchgen_tests::workspace_root;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+/// Longest wait for the server to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for orders to reach a terminal state.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// Longest wait for a graceful exit.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+const TERMINAL: [&str; 4] = ["COMPLETED", "REJECTED", "FAILED", "CANCELLED"];
+
+// ------------------------------------------------------------------------------------------------
+// The binary (same approach as tests/cli.rs)
+// ------------------------------------------------------------------------------------------------
+
+fn orchgen_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
+            return PathBuf::from(path);
+        }
+        if let Some(path) = std::env::var_os("CARGO_BIN_EXE_orchgen") {
+            return PathBuf::from(path);
+        }
+        let exe = std::env::current_exe().expect("the test executable has a path");
+        let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
+        let build = "build it first with `cargo build -p orchgen` (with `--release` for a release test run); \
+                     Cargo does not build a dependency's binary for `cargo test -p orchgen-tests`";
+        let Ok(built) = std::fs::metadata(&bin).and_then(|m| m.modified()) else {
+            panic!("the orchgen binary {} does not exist: {build}", bin.display());
+        };
+        if let Some(input) = changed_input(&bin, built) {
+            panic!("the orchgen binary {} is older than its source {}: {build}", bin.display(), input.display());
+        }
+        bin
+    })
+}
+
+/// An input of `bin` (as listed by Cargo's dep-info file `<bin>.d`) changed or removed after `built`.
+fn changed_input(bin: &Path, built: SystemTime) -> Option<PathBuf> {
+    let dep_info = std::fs::read_to_string(bin.with_extension("d")).ok()?;
+    let (_, inputs) = dep_info.lines().next()?.split_once(": ")?;
+    let mut paths = vec![String::new()];
+    let mut chars = inputs.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => paths.last_mut()?.push(chars.next()?),
+            ' ' => paths.push(String::new()),
+            c => paths.last_mut()?.push(c),
+        }
+    }
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| workspace_root().join(p))
+        .find(|path| std::fs::metadata(path).and_then(|m| m.modified()).map_or(true, |modified| modified > built))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Pipelines and bodies
+// ------------------------------------------------------------------------------------------------
+
+fn reference_pipeline() -> PathBuf {
+    workspace_root().join("pipelines/orders.yaml")
+}
+
+/// A copy of the reference pipeline in `dir` with `local.inventory` replaced.
+fn test_pipeline(dir: &Path, inventory: &[(&str, u64)]) -> PathBuf {
+    let text = std::fs::read_to_string(reference_pipeline()).expect("pipelines/orders.yaml is readable");
+    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a top-level `local:` section");
+    let mut text = text[..start + 1].to_owned();
+    text.push_str("local:\n  inventory:\n");
+    for (product, units) in inventory {
+        text.push_str(&format!("    {product}: {units}\n"));
+    }
+    let path = dir.join("orders.yaml");
+    std::fs::write(&path, text).expect("the test pipeline is written");
+    path
+}
+
+/// The seed order (what `orchgen dev` prints as its sample).
+fn seed() -> Value {
+    json!({
+        "customer": { "customer_id": "cust-12345", "email": "customer@example.com", "name": "John Doe" },
+        "items": [
+            { "product_id": "product-1", "quantity": 2, "unit_price": 29.99 },
+            { "product_id": "product-2", "quantity": 1, "unit_price": 49.99 }
+        ],
+        "shipping_address": {
+            "street": "123 Main St", "city": "Seattle", "state": "WA", "postal_code": "98101", "country": "US"
+        },
+        "payment": { "payment_method": "credit_card" }
+    })
+}
+
+/// An order of one unit of `product`.
+fn one_unit(product: &str, payment_method: &str) -> Value {
+    let mut body = seed();
+    body["items"] = json!([{ "product_id": product, "quantity": 1, "unit_price": 10.0 }]);
+    body["payment"]["payment_method"] = json!(payment_method);
+    body
+}
+
+// ------------------------------------------------------------------------------------------------
+// The server
+// ------------------------------------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    client: Client,
+    /// Everything the server printed on stdout.
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `orchgen dev <pipeline> --port 0 --data-dir <data_dir>` and waits until it listens.
+    fn start(pipeline: &Path, data_dir: &Path) -> Server {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let log = data_dir.with_extension(format!("{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
+        let stderr = std::fs::File::create(&log).expect("the server log is created");
+        let mut child = Command::new(orchgen_bin())
+            .current_dir(workspace_root())
+            .args(["dev"])
+            .arg(pipeline)
+            .args(["--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("orchgen dev starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let lines = lines.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(base) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(base.trim().to_owned());
+                    }
+                    lines.lock().expect("stdout lines").push(line);
+                }
+            });
+        }
+        let base = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "orchgen dev did not print `listening on …` within {START_TIMEOUT:?} (exit: {status:?})\nstdout:\n{}\nlog:\n{}",
+                    lines.lock().expect("stdout lines").join("\n"),
+                    tail(&log)
+                );
+            }
+        };
+        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        let client = Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("the HTTP client builds");
+        Server { child, base, log, client, stdout: lines }
+    }
+
+    /// Waits (bounded) until the server's stdout satisfies `ready`; returns it.
+    fn wait_stdout(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self.stdout.lock().expect("stdout lines").join("\n");
+            if ready(&out) {
+                return out;
+            }
+            assert!(Instant::now() < deadline, "the server did not print what was expected:\n{out}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+
+    fn post_raw(&self, body: String, content_type: Option<&str>, key: Option<&str>) -> (StatusCode, Value, HeaderMap) {
+        let mut request = self.client.post(self.url("/orders")).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().unwrap_or_else(|e| panic!("POST /orders failed: {e}\n{}", self.log_tail()));
+        split(response)
+    }
+
+    fn post(&self, body: &Value) -> (StatusCode, Value) {
+        let (status, body, _) = self.post_raw(body.to_string(), Some("application/json"), None);
+        (status, body)
+    }
+
+    /// POSTs an order that must be accepted; returns its id.
+    fn submit(&self, body: &Value) -> String {
+        let (status, reply) = self.post(body);
+        assert_eq!(status, StatusCode::CREATED, "POST /orders: {reply}\n{}", self.log_tail());
+        reply["order_id"].as_str().expect("order_id").to_owned()
+    }
+
+    fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}\n{}", self.log_tail()));
+        let (status, body, _) = split(response);
+        (status, body)
+    }
+
+    fn inventory(&self) -> Value {
+        let (status, body) = self.get("/_orchgen/inventory");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Polls `GET /orders/{id}` until the order is terminal.
+    fn wait_terminal(&self, id: &str) -> Value {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let (status, order) = self.get(&format!("/orders/{id}"));
+            assert_eq!(status, StatusCode::OK, "GET /orders/{id}: {order}");
+            if order["terminal"] == true {
+                assert!(TERMINAL.contains(&order["status"].as_str().unwrap_or_default()), "{order}");
+                return order;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "order {id} is still {} after {SETTLE_TIMEOUT:?}:\n{order:#}\nlog:\n{}",
+                    order["status"],
+                    self.log_tail()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every order (all pages of `GET /orders`), newest first.
+    fn all_orders(&self) -> Vec<Value> {
+        let mut orders = Vec::new();
+        let mut path = "/orders?limit=100".to_owned();
+        loop {
+            let (status, page) = self.get(&path);
+            assert_eq!(status, StatusCode::OK, "GET {path}: {page}");
+            orders.extend(page["orders"].as_array().expect("orders").iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => path = format!("/orders?limit=100&next={next}"),
+                None => return orders,
+            }
+        }
+    }
+
+    /// Waits until every order in `ids` exists and is terminal; returns them by id (summaries).
+    fn wait_all_terminal(&self, ids: &BTreeSet<String>) -> BTreeMap<String, Value> {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let all: BTreeMap<String, Value> = self
+                .all_orders()
+                .into_iter()
+                .map(|o| (o["order_id"].as_str().unwrap_or_default().to_owned(), o))
+                .collect();
+            let missing: Vec<&String> = ids.iter().filter(|id| !all.contains_key(*id)).collect();
+            assert!(
+                missing.is_empty(),
+                "accepted orders are missing from GET /orders: {missing:?}\n{}",
+                self.log_tail()
+            );
+            let pending: Vec<(&String, &Value)> = ids
+                .iter()
+                .filter_map(|id| all.get(id).map(|o| (id, &o["status"])))
+                .filter(|(_, s)| !TERMINAL.contains(&s.as_str().unwrap_or_default()))
+                .collect();
+            if pending.is_empty() {
+                return all.into_iter().filter(|(id, _)| ids.contains(id)).collect();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} orders are not terminal after {SETTLE_TIMEOUT:?}, e.g. {:?}\nlog:\n{}",
+                    pending.len(),
+                    &pending[..pending.len().min(5)],
+                    self.log_tail()
+                );
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        self.wait_exit()
+    }
+
+    /// Waits (bounded) for the server to exit; it must exit 0.
+    fn wait_exit(mut self) -> ExitStatus {
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server can be waited for") {
+                assert!(status.success(), "orchgen dev exited with {status} after SIGTERM\nlog:\n{}", self.log_tail());
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("orchgen dev did not exit within {EXIT_TIMEOUT:?} of SIGTERM\nlog:\n{}", self.log_tail());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    fn kill(mut self) {
+        self.child.kill().expect("the server can be killed");
+        self.child.wait().expect("the server can be waited for");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn split(response: Response) -> (StatusCode, Value, HeaderMap) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparsed": text }));
+    (status, body, headers)
+}
+
+/// The last lines of a log file.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Runs `jobs` on `threads` threads; returns their results in job order.
+fn parallel<T: Send + 'static, J: Send + 'static>(
+    jobs: Vec<J>,
+    threads: usize,
+    run: impl Fn(J) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let n = jobs.len();
+    let queue = Arc::new(Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>()));
+    let results = Arc::new(Mutex::new((0..n).map(|_| None).collect::<Vec<Option<T>>>()));
+    let run = Arc::new(run);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (queue, results, run) = (queue.clone(), results.clone(), run.clone());
+            thread::spawn(move || {
+                loop {
+                    let Some((i, job)) = queue.lock().expect("queue").pop() else { break };
+                    let result = run(job);
+                    results.lock().expect("results")[i] = Some(result);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        if let Err(panic) = handle.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+    let results = std::mem::take(&mut *results.lock().expect("results"));
+    results.into_iter().map(|r| r.expect("every job ran")).collect()
+}
+
+fn stock(inventory: &Value, product: &str) -> (u64, u64) {
+    let s = &inventory[product];
+    (
+        s["available"].as_u64().unwrap_or_else(|| panic!("no stock for {product}: {inventory}")),
+        s["reserved"].as_u64().unwrap_or_else(|| panic!("no stock for {product}: {inventory}")),
+    )
+}
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temp dir")
+}
+
+// ------------------------------------------------------------------------------------------------
+// Order outcomes
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn reference_pipeline_outcomes_happy_out_of_stock_and_fraud() {
+    let dir = temp();
+    let server = Server::start(&reference_pipeline(), &dir.path().join("data"));
+    let stdout = server.wait_stdout(|out| out.contains("curl") && out.contains("\"cust-12345\""));
+    assert!(stdout.contains(&format!("-X POST {}/orders", server.base)), "{stdout}");
+    let before = server.inventory();
+    assert_eq!(stock(&before, "product-1"), (100, 0));
+    assert_eq!(stock(&before, "product-5"), (0, 0));
+
+    // Happy path: the seed order completes with a shipment and exactly one charge.
+    let (status, reply, headers) = server.post_raw(seed().to_string(), Some("application/json"), None);
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let id = reply["order_id"].as_str().expect("order_id").to_owned();
+    assert_eq!(reply["status"], "RECEIVED");
+    assert_eq!(headers["location"], format!("/orders/{id}").as_str());
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "COMPLETED", "{order:#}");
+    assert_eq!(order["total"], 109.97);
+    assert_eq!(order["charge"]["amount"], 109.97, "{order:#}");
+    assert_eq!(order["charge"]["refunded"], false);
+    assert!(order["shipment"]["tracking_id"].as_str().is_some_and(|t| t.starts_with("TRK")), "{order:#}");
+    let charges = order["history"].as_array().expect("history").iter().filter(|h| h["step"] == "charge-payment");
+    assert_eq!(charges.filter(|h| h["outcome"] == "succeeded").count(), 1, "{order:#}");
+    let after = server.inventory();
+    assert_eq!(stock(&after, "product-1"), (98, 0));
+    assert_eq!(stock(&after, "product-2"), (49, 0));
+    let (_, health) = server.get("/_orchgen/health");
+    assert_eq!(health["charges"], 1, "{health}");
+
+    // Out of stock: product-5 has none. FAILED, nothing reserved or taken.
+    let before = server.inventory();
+    let id = server.submit(&one_unit("product-5", "credit_card"));
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "FAILED", "{order:#}");
+    assert_eq!(order["failure"]["code"], "OUT_OF_STOCK", "{order:#}");
+    assert!(order.get("charge").is_none(), "{order:#}");
+    assert_eq!(server.inventory(), before);
+
+    // A declined payment (the fraud rule): CANCELLED with the reason, the reservation released.
+    let mut fraud = one_unit("product-3", "credit_card");
+    fraud["customer"]["customer_id"] = json!("cust-fraud");
+    let id = server.submit(&fraud);
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "CANCELLED", "{order:#}");
+    assert_eq!(order["failure"]["code"], "SUSPECTED_FRAUD", "{order:#}");
+    assert_eq!(stock(&server.inventory(), "product-3"), (25, 0));
+    let (_, health) = server.get("/_orchgen/health");
+    assert_eq!(health["charges"], 1, "a declined payment records no charge: {health}");
+}
+
+#[test]
+fn a_declined_card_cancels_the_order_and_releases_stock() {
+    let dir = temp();
+    let pipeline = test_pipeline(dir.path(), &[("product-1", 10)]);
+    let server = Server::start(&pipeline, &dir.path().join("data"));
+    let id = server.submit(&one_unit("product-1", "declined_card"));
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "CANCELLED", "{order:#}");
+    assert_eq!(order["failure"]["code"], "CARD_DECLINED", "{order:#}");
+    assert_eq!(order["failure"]["step"], "charge-payment", "{order:#}");
+    assert!(order.get("charge").is_none(), "{order:#}");
+    let released = order["history"].as_array().expect("history").iter().any(|h| h["step"] == "release-inventory");
+    assert!(released, "no release-inventory in the history: {order:#}");
+    assert_eq!(stock(&server.inventory(), "product-1"), (10, 0));
+}
+
+// ------------------------------------------------------------------------------------------------
+// HTTP behaviour
+// ------------------------------------------------------------------------------------------------
+
+/// Asserts the one error shape and the code.
+fn assert_error(status: StatusCode, body: &Value, want_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    let e = &body["error"];
+    assert_eq!(e["code"], code, "{body}");
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(e["fields"].is_array(), "{body}");
+    assert!(e["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
+}
+
+fn field_paths(body: &Value) -> Vec<String> {
+    body["error"]["fields"].as_array().map_or_else(Vec::new, |fields| {
+        fields.iter().map(|f| f["path"].as_str().unwrap_or_default().to_owned()).collect()
+    })
+}
+
+#[test]
+fn http_errors_idempotency_and_listing() {
+    let dir = temp();
+    let server = Server::start(&reference_pipeline(), &dir.path().join("data"));
+
+    // 400 listing every field error at once.
+    let bad = json!({
+        "customer": { "customer_id": "c", "email": 7 },
+        "items": [ { "product_id": "product-1", "quantity": 0, "unit_price": -1 }, { "product_id": "p", "quantity": 1.5, "unit_price": 1 } ],
+        "shipping_address": {},
+        "payment": { "payment_method": "credit_card", "card_number": "4111" },
+        "extra": true
+    });
+    let (status, body) = server.post(&bad);
+    assert_error(status, &body, 400, "INVALID_BODY");
+    assert_eq!(
+        field_paths(&body),
+        [
+            "customer.email",
+            "customer.name",
+            "items[0].quantity",
+            "items[0].unit_price",
+            "items[1].quantity",
+            "payment.card_number",
+            "extra"
+        ]
+    );
+    let mut empty = seed();
+    empty["items"] = json!([]);
+    let (status, body) = server.post(&empty);
+    assert_error(status, &body, 400, "INVALID_BODY");
+    assert_eq!(field_paths(&body), ["items"]);
+
+    // Invalid JSON: 400 with the position.
+    let (status, body, _) = server.post_raw("{\"customer\": ".into(), Some("application/json"), None);
+    assert_error(status, &body, 400, "INVALID_JSON");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("line 1"), "{body}");
+
+    // 413 above max_request_bytes (16384), counting raw bytes.
+    let big = format!("{}{}", seed(), " ".repeat(16_384));
+    let (status, body, _) = server.post_raw(big, Some("application/json"), None);
+    assert_error(status, &body, 413, "PAYLOAD_TOO_LARGE");
+
+    // 415 unless JSON.
+    let (status, body, _) = server.post_raw(seed().to_string(), Some("text/plain"), None);
+    assert_error(status, &body, 415, "UNSUPPORTED_MEDIA_TYPE");
+    let (status, body, _) = server.post_raw(seed().to_string(), None, None);
+    assert_error(status, &body, 415, "UNSUPPORTED_MEDIA_TYPE");
+    let (status, _, _) = server.post_raw(seed().to_string(), Some("application/json; charset=utf-8"), None);
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Idempotency-Key: replay, then reuse with another body.
+    let (status, first, _) = server.post_raw(seed().to_string(), Some("application/json"), Some("e2e-key-1"));
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let pretty = serde_json::to_string_pretty(&seed()).expect("json");
+    let (status, again, headers) = server.post_raw(pretty, Some("application/json"), Some("e2e-key-1"));
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(again["order_id"], first["order_id"]);
+    let mut other = seed();
+    other["items"][0]["quantity"] = json!(1);
+    let (status, body, _) = server.post_raw(other.to_string(), Some("application/json"), Some("e2e-key-1"));
+    assert_error(status, &body, 422, "IDEMPOTENCY_KEY_REUSED");
+
+    // 404s and 405.
+    let (status, body) = server.get("/orders/01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    assert_error(status, &body, 404, "ORDER_NOT_FOUND");
+    let (status, body) = server.get("/orders/not-an-id");
+    assert_error(status, &body, 404, "ORDER_NOT_FOUND");
+    let (status, body) = server.get("/nope");
+    assert_error(status, &body, 404, "ROUTE_NOT_FOUND");
+    let response = server.client.delete(server.url("/orders")).send().expect("DELETE");
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    let (status, body, _) = split(response);
+    assert_error(status, &body, 405, "METHOD_NOT_ALLOWED");
+
+    // Listing: five more orders, all settled, then pages of 2 newest first.
+    let mut ids: Vec<String> = vec![first["order_id"].as_str().expect("id").to_owned()];
+    for _ in 0..5 {
+        ids.push(server.submit(&seed()));
+    }
+    let everything = server.wait_all_terminal(
+        &server.all_orders().iter().map(|o| o["order_id"].as_str().unwrap_or_default().to_owned()).collect(),
+    );
+    let mut newest_first: Vec<String> = everything.keys().cloned().collect();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(newest_first.len(), 7, "{everything:?}");
+
+    let mut seen = Vec::new();
+    let mut path = "/orders?limit=2".to_owned();
+    loop {
+        let (status, page) = server.get(&path);
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let orders = page["orders"].as_array().expect("orders");
+        assert!(orders.len() <= 2 && page["count"] == orders.len(), "{page}");
+        seen.extend(orders.iter().map(|o| o["order_id"].as_str().unwrap_or_default().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/orders?limit=2&next={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first);
+
+    let (status, page) = server.get("/orders?status=COMPLETED&limit=3");
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["count"], 3);
+    assert!(page["orders"].as_array().expect("orders").iter().all(|o| o["status"] == "COMPLETED"), "{page}");
+    let next = page["next"].as_str().expect("more COMPLETED orders").to_owned();
+    let (status, rest) = server.get(&format!("/orders?status=COMPLETED&limit=100&next={next}"));
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    let completed = everything.values().filter(|o| o["status"] == "COMPLETED").count();
+    assert_eq!(3 + rest["count"].as_u64().unwrap_or_default() as usize, completed);
+    // A cursor is tied to its filter; garbage is a 400, never a 500.
+    let (status, body) = server.get(&format!("/orders?next={next}"));
+    assert_error(status, &body, 400, "INVALID_PARAMETER");
+    let (status, body) = server.get("/orders?next=bm90LWEtY3Vyc29y");
+    assert_error(status, &body, 400, "INVALID_PARAMETER");
+
+    let (status, body) = server.get("/orders?status=SHIPPED");
+    assert_error(status, &body, 400, "INVALID_PARAMETER");
+    let message = body["error"]["fields"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("RECEIVED") && message.contains("COMPLETED") && message.contains("CANCELLED"), "{body}");
+    for limit in ["0", "101", "ten"] {
+        let (status, body) = server.get(&format!("/orders?limit={limit}"));
+        assert_error(status, &body, 400, "INVALID_PARAMETER");
+        assert_eq!(field_paths(&body), ["limit"]);
+    }
+
+    // The dashboard endpoints.
+    let (status, doc) = server.get("/_orchgen/openapi.json");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/orders/{orderId}"]["get"].is_object(), "{doc}");
+    assert_eq!(doc["servers"][0]["url"], server.base.as_str());
+    let (status, health) = server.get("/_orchgen/health");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Concurrency and crashes
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn concurrent_orders_never_oversell() {
+    let dir = temp();
+    let pipeline = test_pipeline(dir.path(), &[("product-1", 50)]);
+    let server = Arc::new(Server::start(&pipeline, &dir.path().join("data")));
+    let s = server.clone();
+    let ids = parallel((0..300).collect(), 32, move |_| s.submit(&one_unit("product-1", "credit_card")));
+    let ids: BTreeSet<String> = ids.into_iter().collect();
+    assert_eq!(ids.len(), 300);
+
+    let orders = server.wait_all_terminal(&ids);
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for order in orders.values() {
+        *by_status.entry(order["status"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+        if order["status"] != "COMPLETED" {
+            assert_eq!(order["failure_code"], "OUT_OF_STOCK", "{order}");
+        }
+    }
+    assert_eq!(by_status.get("COMPLETED"), Some(&50), "{by_status:?}");
+    assert_eq!(stock(&server.inventory(), "product-1"), (0, 0));
+    let (_, health) = server.get("/_orchgen/health");
+    assert_eq!(health["charges"], 50, "{health}");
+}
+
+/// Submits `n` orders of one unit of product-1 on 16 threads (every 7th with a declined card).
+fn submit_many(server: &Arc<Server>, n: usize) -> BTreeSet<String> {
+    let s = server.clone();
+    let ids = parallel((0..n).collect(), 16, move |i: usize| {
+        let method = if i.is_multiple_of(7) { "declined_card" } else { "credit_card" };
+        s.submit(&one_unit("product-1", method))
+    });
+    ids.into_iter().collect()
+}
+
+/// Every accepted order is terminal, charges match completions, stock matches charges.
+fn check_consistency(server: &Server, ids: &BTreeSet<String>, initial_stock: u64) {
+    let orders = server.wait_all_terminal(ids);
+    let mut completed = 0u64;
+    for id in ids {
+        let order = server.wait_terminal(id);
+        let charged = order.get("charge").is_some_and(|c| c["refunded"] == false);
+        match order["status"].as_str() {
+            Some("COMPLETED") => {
+                completed += 1;
+                assert!(charged, "a COMPLETED order without a charge: {order:#}");
+                let charges = order["history"].as_array().expect("history").iter();
+                let succeeded =
+                    charges.filter(|h| h["step"] == "charge-payment" && h["outcome"] == "succeeded").count();
+                assert_eq!(succeeded, 1, "charged {succeeded} times: {order:#}");
+            }
+            Some("CANCELLED") => {
+                assert!(!charged, "a CANCELLED order keeps a charge: {order:#}");
+                assert_eq!(order["failure"]["code"], "CARD_DECLINED", "{order:#}");
+            }
+            other => panic!("unexpected status {other:?}: {order:#}"),
+        }
+    }
+    assert_eq!(orders.len(), ids.len());
+    let (_, health) = server.get("/_orchgen/health");
+    assert_eq!(health["charges"], completed, "ledger entries ≠ completed orders: {health}");
+    assert_eq!(stock(&server.inventory(), "product-1"), (initial_stock - completed, 0));
+}
+
+#[test]
+fn sigkill_mid_run_then_restart_loses_no_accepted_order() {
+    let dir = temp();
+    let pipeline = test_pipeline(dir.path(), &[("product-1", 100_000)]);
+    let data = dir.path().join("data");
+    let server = Arc::new(Server::start(&pipeline, &data));
+    let ids = submit_many(&server, 200);
+    assert_eq!(ids.len(), 200);
+    // Every order above was stored before its 201: kill the server while it is processing them
+    // (once it has processed some records, so that orders are caught half-way).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, health) = server.get("/_orchgen/health");
+        if health["processor"]["records_processed"].as_u64().unwrap_or_default() >= 200 || Instant::now() > deadline {
+            break;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let server = Arc::try_unwrap(server).unwrap_or_else(|_| panic!("the server is still shared"));
+    server.kill();
+
+    let server = Server::start(&pipeline, &data);
+    let pending =
+        server.all_orders().iter().filter(|o| !TERMINAL.contains(&o["status"].as_str().unwrap_or_default())).count();
+    eprintln!("after SIGKILL and restart, {pending} of 200 orders were not terminal yet");
+    check_consistency(&server, &ids, 100_000);
+}
+
+#[test]
+fn sigterm_stops_gracefully_and_keeps_every_accepted_order() {
+    let dir = temp();
+    let pipeline = test_pipeline(dir.path(), &[("product-1", 100_000)]);
+    let data = dir.path().join("data");
+    let server = Arc::new(Server::start(&pipeline, &data));
+    let base = server.base.clone();
+
+    // Clients keep submitting while the server stops: what got a 201 must survive.
+    let accepted = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (accepted, stop, s) = (accepted.clone(), stop.clone(), server.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let request = s.client.post(s.url("/orders")).header("content-type", "application/json");
+                    match request.body(one_unit("product-1", "credit_card").to_string()).send() {
+                        Ok(r) if r.status() == StatusCode::CREATED => {
+                            let (_, body, _) = split(r);
+                            let id = body["order_id"].as_str().unwrap_or_default().to_owned();
+                            accepted.lock().expect("accepted").insert(id);
+                        }
+                        Ok(r) => panic!("unexpected answer while stopping: {}", r.status()),
+                        Err(_) => break, // the server stopped accepting
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while accepted.lock().expect("accepted").len() < 100 {
+        assert!(Instant::now() < deadline, "fewer than 100 orders accepted in 20 s");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let status = {
+        let pid = server.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
+        stop.store(true, Ordering::Relaxed);
+        for client in clients {
+            client.join().expect("a client thread panicked");
+        }
+        Arc::try_unwrap(server).unwrap_or_else(|_| panic!("the server is still shared")).wait_exit()
+    };
+    assert!(status.success(), "orchgen dev exited with {status} after SIGTERM");
+    assert!(Client::new().get(format!("{base}/_orchgen/health")).send().is_err(), "still accepting after exit");
+
+    let ids = accepted.lock().expect("accepted").clone();
+    let server = Server::start(&pipeline, &data);
+    check_consistency(&server, &ids, 100_000);
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[test]
+fn an_invalid_pipeline_is_reported_and_exits_1() {
+    let dir = temp();
+    let path = dir.path().join("bad.yaml");
+    let text =
+        std::fs::read_to_string(reference_pipeline()).expect("readable").replace("kind: fulfil", "kind: fulfill");
+    std::fs::write(&path, text).expect("written");
+    let output = Command::new(orchgen_bin())
+        .current_dir(workspace_root())
+        .args(["dev"])
+        .arg(&path)
+        .args(["--port", "0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("orchgen runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("fulfill") && stderr.contains("bad.yaml"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing is created for an invalid pipeline");
+}
