@@ -38,6 +38,9 @@ fn write_plan(s: &mut String, plan: &Plan) -> std::fmt::Result {
         if let Some(i) = &t.status_index {
             extras.push(format!("index {} ({}, {})", i.name, i.partition_key, i.sort_key));
         }
+        if let Some(i) = &t.recent_index {
+            extras.push(format!("index {} ({}, {})", i.name, i.partition_key, i.sort_key));
+        }
         if t.stream {
             extras.push("stream".to_owned());
         }

@@ -313,6 +313,7 @@ fn tables(spec: &Spec) -> TablesPlan {
             key: key.to_owned(),
             ttl: None,
             status_index: None,
+            recent_index: None,
             stream: false,
             point_in_time_recovery: s.point_in_time_recovery.unwrap_or(true),
             retain: s.retain.unwrap_or(true),
@@ -330,6 +331,11 @@ fn tables(spec: &Spec) -> TablesPlan {
             status_index: Some(IndexPlan {
                 name: o.status_index.unwrap_or_else(|| "by-status".to_owned()),
                 partition_key: "status".to_owned(),
+                sort_key: "created_at".to_owned(),
+            }),
+            recent_index: Some(IndexPlan {
+                name: "by-created".to_owned(),
+                partition_key: "kind".to_owned(),
                 sort_key: "created_at".to_owned(),
             }),
             stream: true,

@@ -215,6 +215,10 @@ pub struct TablePlan {
     pub ttl: Option<TtlPlan>,
     /// Index for listing by status, newest first, when the table has one.
     pub status_index: Option<IndexPlan>,
+    /// Index for listing every order newest first (`GET /orders` without a status), when the table
+    /// has one. Its partition key holds one constant value per item kind and it projects keys only,
+    /// so an order writes to it once, when created.
+    pub recent_index: Option<IndexPlan>,
     /// Whether the table carries a change stream (NEW_AND_OLD_IMAGES).
     pub stream: bool,
     /// Point-in-time recovery.
