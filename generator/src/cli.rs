@@ -54,7 +54,8 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run the pipeline locally: the order API on 127.0.0.1 and the engine on an embedded store.
+    /// Run the pipeline locally: the order API on 127.0.0.1 and the engine on an embedded store
+    /// (or on a DynamoDB endpoint such as DynamoDB Local).
     Dev {
         /// The pipeline file.
         #[arg(default_value = DEFAULT_PIPELINE)]
@@ -71,6 +72,27 @@ pub enum Command {
         /// Log filter, e.g. `debug` or `orchgen_runtime=debug,info` (default: `RUST_LOG`, else `info`).
         #[arg(long)]
         log_level: Option<String>,
+        /// Run on this DynamoDB-compatible endpoint (e.g. DynamoDB Local at http://127.0.0.1:8000)
+        /// instead of the embedded store: missing tables are created from the plan and the orders
+        /// stream drives the engine, as the event source mapping does on AWS.
+        #[arg(long, value_name = "URL")]
+        dynamodb_endpoint: Option<String>,
+        /// Prefix of every table name (e.g. `dev-`), with --dynamodb-endpoint.
+        #[arg(long, requires = "dynamodb_endpoint")]
+        table_prefix: Option<String>,
+    },
+    /// Generate the deployable artefacts into `<out>/<pipeline>/`: the CloudFormation template, the
+    /// Lambda glue workspace, the OpenAPI document and the JSON Schema.
+    Build {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Output folder (the artefacts go to `<out>/<pipeline name>/`).
+        #[arg(long, default_value = crate::build::DEFAULT_OUT)]
+        out: PathBuf,
+        /// Write nothing; exit 1 with a diff when the files on disk are not what a build would write.
+        #[arg(long)]
+        check: bool,
     },
     /// Print a shell completion script.
     Completions {
@@ -103,9 +125,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Plan { file, format } => plan(&file, format, out, err),
         Command::Schema => writeln!(out, "{}", schema::pipeline_schema_text().trim_end()).map(|_| 0),
         Command::Init { dir, force } => init(&dir, force, out, err),
-        Command::Dev { file, port, data_dir, reset, log_level } => {
-            dev::run(&dev::DevOptions { file, port, data_dir, reset, log_level }, out, err)
-        }
+        Command::Dev { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix } => dev::run(
+            &dev::DevOptions { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix },
+            out,
+            err,
+        ),
+        Command::Build { file, out: out_dir, check } => build(&file, &out_dir, check, out, err),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
             Ok(0)
@@ -172,6 +197,80 @@ fn init(dir: &Path, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> st
                 writeln!(out, "created {}", path.display())?;
             }
             writeln!(out, "next: orchgen validate {}", dir.join(DEFAULT_PIPELINE).display())?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            Ok(1)
+        }
+    }
+}
+
+fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err),
+    };
+    let Some(plan) = checked.plan else {
+        write!(err, "{}", checked.report.render(width()))?;
+        return Ok(1);
+    };
+    if checked.report.warning_count() > 0 {
+        write!(err, "{}", checked.report.render(width()))?;
+    }
+    let options = crate::build::BuildOptions::new(file, out_dir);
+    let dir = options.build_dir(&plan);
+    let files = match crate::build::artefacts(&plan, &options) {
+        Ok(files) => files,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(1);
+        }
+    };
+    if check {
+        let stale = match crate::build::check(&dir, &files) {
+            Ok(stale) => stale,
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                return Ok(1);
+            }
+        };
+        if stale.is_empty() {
+            writeln!(out, "{} is up to date ({} files)", dir.display(), files.len())?;
+            return Ok(0);
+        }
+        for s in &stale {
+            match s {
+                crate::build::Stale::Missing { diff, .. } | crate::build::Stale::Changed { diff, .. } => {
+                    write!(out, "{diff}")?
+                }
+                crate::build::Stale::Extra { path } => {
+                    writeln!(out, "only on disk: {} (no longer generated)", path.display())?
+                }
+            }
+        }
+        let list: Vec<String> = stale.iter().map(|s| s.path().display().to_string()).collect();
+        writeln!(
+            err,
+            "error: {} is stale: {} of {} files differ ({}); run `orchgen build {}`",
+            dir.display(),
+            stale.len(),
+            files.len(),
+            list.join(", "),
+            file.display()
+        )?;
+        return Ok(1);
+    }
+    match crate::build::write(&dir, &files) {
+        Ok(report) => {
+            writeln!(
+                out,
+                "built {}: {} written, {} unchanged, {} removed",
+                dir.display(),
+                report.written.len(),
+                report.unchanged,
+                report.removed.len()
+            )?;
             Ok(0)
         }
         Err(e) => {

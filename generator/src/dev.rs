@@ -26,9 +26,12 @@ use std::time::Duration;
 
 use orchgen_runtime::Plan;
 use orchgen_runtime::api::{Api, openapi};
-use orchgen_runtime::engine::{Engine, Processor, ProcessorConfig};
+use orchgen_runtime::engine::{Engine, Processor, ProcessorConfig, ProcessorHandle};
 use orchgen_runtime::plan::AuthMode;
+use orchgen_runtime::store::Store;
+use orchgen_runtime::store::dynamodb::{self, DynamoStore};
 use orchgen_runtime::store::sqlite::{DB_FILE, SqliteStore};
+use orchgen_runtime::streams::{StreamConsumer, StreamConsumerConfig, StreamConsumerHandle, endpoint_sdk_config};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -61,6 +64,11 @@ pub struct DevOptions {
     pub reset: bool,
     /// Log filter (`info`, `debug`, `orchgen_runtime=debug`…); `RUST_LOG` when not given.
     pub log_level: Option<String>,
+    /// Run on this DynamoDB-compatible endpoint (DynamoDB Local, …) instead of the embedded store:
+    /// the plan's tables are created when missing and the orders table's stream drives the engine.
+    pub dynamodb_endpoint: Option<String>,
+    /// Put this before every table name (e.g. a stage's prefix); only with `dynamodb_endpoint`.
+    pub table_prefix: Option<String>,
 }
 
 /// Runs `orchgen dev` until a shutdown signal; returns the exit code (0 after a graceful stop, 1 for
@@ -102,31 +110,132 @@ pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> st
             }
         }
     }
-    let store = match SqliteStore::open(&data_dir) {
-        Ok(store) => Arc::new(store),
-        Err(e) => {
-            writeln!(err, "error: cannot open the store in {}: {e}", data_dir.display())?;
-            return Ok(1);
-        }
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("orchgen-dev").build()?;
-    let code = runtime.block_on(serve(Arc::new(plan), store.clone(), options.port, &data_dir, out, err));
-    // Tasks still holding the store are dropped with the runtime; the last reference then closes
-    // the store (its writer thread finishes what is queued).
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    drop(store);
-    code
+    let plan = Arc::new(plan);
+    match &options.dynamodb_endpoint {
+        None => {
+            let store = match SqliteStore::open(&data_dir) {
+                Ok(store) => Arc::new(store),
+                Err(e) => {
+                    writeln!(err, "error: cannot open the store in {}: {e}", data_dir.display())?;
+                    return Ok(1);
+                }
+            };
+            let backend = Backend::Embedded(store.clone());
+            let code = runtime.block_on(serve(plan, backend, options.port, &data_dir, out, err));
+            // Tasks still holding the store are dropped with the runtime; the last reference then
+            // closes the store (its writer thread finishes what is queued).
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            drop(store);
+            code
+        }
+        Some(endpoint) => {
+            let prefix = options.table_prefix.as_deref().unwrap_or("");
+            let code = runtime.block_on(async {
+                let backend = match dynamodb_backend(&plan, endpoint, prefix, &data_dir).await {
+                    Ok(backend) => backend,
+                    Err(message) => {
+                        writeln!(err, "error: {message}")?;
+                        return Ok(1);
+                    }
+                };
+                serve(plan.clone(), backend, options.port, &data_dir, out, err).await
+            });
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            code
+        }
+    }
+}
+
+/// Where orders live and what drives the engine.
+enum Backend {
+    /// The embedded SQLite store and its change feed, driven by the [`Processor`].
+    Embedded(Arc<SqliteStore>),
+    /// Tables on a DynamoDB endpoint, driven by their stream through a [`StreamConsumer`] (the
+    /// way a Lambda event source mapping drives the stream processor on AWS).
+    DynamoDb(Box<DynamoDbBackend>),
+}
+
+/// The parts of [`Backend::DynamoDb`].
+struct DynamoDbBackend {
+    store: Arc<DynamoStore>,
+    sdk: aws_config::SdkConfig,
+    consumer: StreamConsumerConfig,
+    endpoint: String,
+}
+
+impl Backend {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Embedded(store) => store.clone(),
+            Backend::DynamoDb(ddb) => ddb.store.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Backend::Embedded(_) => "the embedded store".to_owned(),
+            Backend::DynamoDb(ddb) => {
+                format!(
+                    "DynamoDB at {}, tables {}",
+                    ddb.endpoint,
+                    ddb.store.tables().all().iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// The engine's driver, stopped at shutdown.
+enum Driver {
+    Processor(ProcessorHandle),
+    Stream(StreamConsumerHandle),
+}
+
+impl Driver {
+    async fn stop(self) -> Result<(), tokio::task::JoinError> {
+        match self {
+            Driver::Processor(handle) => handle.shutdown().await,
+            Driver::Stream(handle) => handle.stop().await,
+        }
+    }
+}
+
+/// Connects to a DynamoDB endpoint and creates the plan's tables when missing.
+async fn dynamodb_backend(plan: &Plan, endpoint: &str, prefix: &str, data_dir: &Path) -> Result<Backend, String> {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(format!("--dynamodb-endpoint `{endpoint}` is not an http:// or https:// URL"));
+    }
+    let tables = dynamodb::with_prefix(&plan.tables, prefix);
+    let client = dynamodb::client_for_endpoint(endpoint);
+    let created = dynamodb::ensure_tables(&client, &tables)
+        .await
+        .map_err(|e| format!("cannot prepare the tables on {endpoint}: {e}"))?;
+    if !created.is_empty() {
+        tracing::info!(tables = %created.join(", "), "tables created from the plan");
+    }
+    let sdk = endpoint_sdk_config(endpoint, dynamodb::client::LOCAL_REGION).await;
+    let mut consumer =
+        StreamConsumerConfig::from_plan(plan, data_dir.join("stream-checkpoints"), data_dir.join("dead-letters.jsonl"));
+    consumer.table_name = tables.orders.name.clone();
+    Ok(Backend::DynamoDb(Box::new(DynamoDbBackend {
+        store: Arc::new(DynamoStore::new(client, &tables)),
+        sdk,
+        consumer,
+        endpoint: endpoint.to_owned(),
+    })))
 }
 
 /// Serves until a shutdown signal, then stops everything in order.
 async fn serve(
     plan: Arc<Plan>,
-    store: Arc<SqliteStore>,
+    backend: Backend,
     port: u16,
     data_dir: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
+    let store = backend.store();
     let engine = Arc::new(Engine::new(plan.clone(), store.clone()));
     for function in engine.unregistered_handlers() {
         tracing::warn!(%function, "no handler is registered for this custom step: it will fail with HANDLER_NOT_REGISTERED");
@@ -148,7 +257,16 @@ async fn serve(
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
 
-    let processor = Processor::new(engine.clone(), store.clone(), ProcessorConfig::from_plan(&plan)).spawn();
+    let description = backend.describe();
+    let driver = match backend {
+        Backend::Embedded(store) => {
+            Driver::Processor(Processor::new(engine.clone(), store, ProcessorConfig::from_plan(&plan)).spawn())
+        }
+        Backend::DynamoDb(ddb) => {
+            let DynamoDbBackend { sdk, consumer, .. } = *ddb;
+            Driver::Stream(StreamConsumer::new(engine.clone(), &sdk, consumer).spawn())
+        }
+    };
     let mut document = openapi(&plan);
     document["servers"] = json!([{ "url": base }]);
     let state = DevState {
@@ -169,7 +287,7 @@ async fn serve(
             })
             .into_future(),
     );
-    banner(&plan, &base, data_dir, out)?;
+    banner(&plan, &base, &description, data_dir, out)?;
     tracing::info!(url = %base, data_dir = %data_dir.display(), "orchgen dev is running");
 
     let mut stopped = stopped;
@@ -198,7 +316,7 @@ async fn serve(
         }
     }
     tracing::info!("waiting for the records in flight and saving the checkpoint");
-    if let Err(e) = processor.shutdown().await {
+    if let Err(e) = driver.stop().await {
         tracing::error!(error = %e, "the processor did not stop cleanly");
         code = 1;
     }
@@ -207,9 +325,9 @@ async fn serve(
 }
 
 /// Prints the URL (a line `listening on http://…` that tools can parse) and sample requests.
-fn banner(plan: &Plan, base: &str, data_dir: &Path, out: &mut dyn Write) -> std::io::Result<()> {
+fn banner(plan: &Plan, base: &str, backend: &str, data_dir: &Path, out: &mut dyn Write) -> std::io::Result<()> {
     let path = &plan.api.path;
-    writeln!(out, "orchgen dev: pipeline `{}`, data in {}", plan.name, data_dir.display())?;
+    writeln!(out, "orchgen dev: pipeline `{}` on {backend}, data in {}", plan.name, data_dir.display())?;
     writeln!(out, "listening on {base}")?;
     writeln!(out, "  OpenAPI:   {base}/_orchgen/openapi.json")?;
     writeln!(out, "  inventory: {base}/_orchgen/inventory")?;

@@ -4,6 +4,7 @@
 //! the YAML loader ([`yaml`]), the checks ([`validate`]), the resolution into the runtime's
 //! [`orchgen_runtime::Plan`] ([`resolve`]) and the published JSON Schema ([`schema`]).
 
+pub mod build;
 pub mod cli;
 pub mod dev;
 pub mod diagnostic;

@@ -9,8 +9,11 @@ pub mod plan;
 pub use plan::Plan;
 pub mod api;
 pub mod engine;
+pub mod lambda;
 pub mod order;
 pub mod steps;
+pub mod streams;
+pub mod telemetry;
 // `store::Created::Existing(Order)` is a large variant; boxing it would change the fixed contract.
 #[allow(clippy::large_enum_variant)]
 pub mod store;

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod dynamodb_local;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()

@@ -147,6 +147,11 @@ struct Server {
 impl Server {
     /// Starts `orchgen dev <pipeline> --port 0 --data-dir <data_dir>` and waits until it listens.
     fn start(pipeline: &Path, data_dir: &Path) -> Server {
+        Server::start_with(pipeline, data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with more arguments for `orchgen dev`.
+    fn start_with(pipeline: &Path, data_dir: &Path, args: &[&str]) -> Server {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let log = data_dir.with_extension(format!("{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
         let stderr = std::fs::File::create(&log).expect("the server log is created");
@@ -156,6 +161,7 @@ impl Server {
             .arg(pipeline)
             .args(["--port", "0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -435,6 +441,11 @@ fn temp() -> tempfile::TempDir {
 fn reference_pipeline_outcomes_happy_out_of_stock_and_fraud() {
     let dir = temp();
     let server = Server::start(&reference_pipeline(), &dir.path().join("data"));
+    reference_outcomes(&server);
+}
+
+/// The seed's three outcomes on a fresh store seeded from the reference pipeline.
+fn reference_outcomes(server: &Server) {
     let stdout = server.wait_stdout(|out| out.contains("curl") && out.contains("\"cust-12345\""));
     assert!(stdout.contains(&format!("-X POST {}/orders", server.base)), "{stdout}");
     let before = server.inventory();
@@ -480,6 +491,56 @@ fn reference_pipeline_outcomes_happy_out_of_stock_and_fraud() {
     assert_eq!(stock(&server.inventory(), "product-3"), (25, 0));
     let (_, health) = server.get("/_orchgen/health");
     assert_eq!(health["charges"], 1, "a declined payment records no charge: {health}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// The same pipeline on DynamoDB Local (`--dynamodb-endpoint`): tables created from the plan, the
+// orders table's stream driving the engine.
+// ------------------------------------------------------------------------------------------------
+
+/// `orchgen dev --dynamodb-endpoint` on the shared DynamoDB Local, with tables of its own.
+fn start_on_dynamodb(pipeline: &Path, data: &Path, prefix: &str) -> Option<Server> {
+    let local = orchgen_tests::dynamodb_local::DynamoDbLocal::shared()?;
+    let endpoint = local.endpoint_url();
+    Some(Server::start_with(pipeline, data, &["--dynamodb-endpoint", &endpoint, "--table-prefix", prefix]))
+}
+
+#[test]
+fn dynamodb_backend_reference_outcomes_and_a_declined_card() {
+    let dir = temp();
+    let Some(server) = start_on_dynamodb(&reference_pipeline(), &dir.path().join("data"), "outcomes-") else {
+        return;
+    };
+    let stdout = server.wait_stdout(|out| out.contains("listening on"));
+    assert!(stdout.contains("on DynamoDB at http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("outcomes-shop-orders"), "{stdout}");
+    reference_outcomes(&server);
+
+    let id = server.submit(&one_unit("product-4", "declined_card"));
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "CANCELLED", "{order:#}");
+    assert_eq!(order["failure"]["code"], "CARD_DECLINED", "{order:#}");
+    assert_eq!(stock(&server.inventory(), "product-4"), (10, 0));
+}
+
+#[test]
+fn dynamodb_backend_sigkill_then_restart_loses_no_accepted_order() {
+    let dir = temp();
+    let pipeline = test_pipeline(dir.path(), &[("product-1", 1_000)]);
+    let data = dir.path().join("data");
+    let Some(server) = start_on_dynamodb(&pipeline, &data, "sigkill-") else {
+        return;
+    };
+    let server = Arc::new(server);
+    let ids = submit_many(&server, 40);
+    assert_eq!(ids.len(), 40);
+    thread::sleep(Duration::from_millis(500));
+    let server = Arc::try_unwrap(server).unwrap_or_else(|_| panic!("the server is still shared"));
+    server.kill();
+
+    // The tables survive (DynamoDB Local keeps running); the stream checkpoints are in `data`.
+    let server = start_on_dynamodb(&pipeline, &data, "sigkill-").expect("DynamoDB Local is still running");
+    check_consistency(&server, &ids, 1_000);
 }
 
 #[test]

@@ -29,8 +29,8 @@ use crate::store::Effect;
 pub use custom::{CustomContext, CustomStep};
 pub use registry::Registry;
 
-/// What a step receives.
-#[derive(Debug, Clone)]
+/// What a step receives. It travels as JSON to a step's own Lambda function (see `lambda::step`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepInput {
     /// The order as it is before the step.
     pub order: Order,
@@ -45,8 +45,9 @@ pub struct StepInput {
     pub idempotency_key: String,
 }
 
-/// What a successful step produces.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What a successful step produces. Missing fields read as empty when decoded from JSON.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct StepOutput {
     /// Changes to commit with the order's transition.
     pub effects: Vec<Effect>,
@@ -58,8 +59,9 @@ pub struct StepOutput {
     pub output: Option<serde_json::Value>,
 }
 
-/// How a step failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// How a step failed. As JSON: `{"class": "retryable" | "terminal", "code", "message", "fields"}`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
 pub enum StepError {
     /// Worth another attempt (a timeout, a flaky dependency).
     #[error("{code}: {message}")]
@@ -77,6 +79,7 @@ pub enum StepError {
         /// Explanation.
         message: String,
         /// Field-level reasons (validation).
+        #[serde(default)]
         fields: Vec<FieldError>,
     },
 }

@@ -59,6 +59,22 @@ impl Registry {
         Registry::default()
     }
 
+    /// A registry in which every built-in kind runs `handler` (custom functions still go through
+    /// [`Registry::register`]): e.g. a handler that runs each step in its own Lambda function.
+    /// `http` steps keep their stand-in.
+    pub fn uniform(handler: Arc<dyn StepHandler>) -> Registry {
+        Registry {
+            validate: handler.clone(),
+            reserve: handler.clone(),
+            release: handler.clone(),
+            charge: handler.clone(),
+            refund: handler.clone(),
+            fulfil: handler.clone(),
+            notify: handler,
+            custom: HashMap::new(),
+        }
+    }
+
     /// Registers (or replaces) the handler of custom steps and compensations naming `function`.
     pub fn register(&mut self, function: impl Into<String>, handler: Arc<dyn StepHandler>) {
         self.custom.insert(function.into(), handler);

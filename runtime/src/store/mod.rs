@@ -8,6 +8,7 @@
 //! effect twice. Listing goes through a status index, never a scan; cursors and sequence numbers are
 //! opaque strings.
 
+pub mod dynamodb;
 pub mod memory;
 pub mod sqlite;
 

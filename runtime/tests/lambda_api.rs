@@ -1,0 +1,131 @@
+//! The API function (`lambda::api`): API Gateway REST proxy events, as API Gateway sends them, in;
+//! the order API's responses out (on a memory store, with the reference plan).
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::encodings::Body;
+use lambda_runtime::{Context, LambdaEvent};
+use orchgen_runtime::api::Api;
+use orchgen_runtime::lambda::{api, load_plan};
+use orchgen_runtime::store::memory::MemoryStore;
+use serde_json::{Value, json};
+
+const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
+
+const ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
+
+fn api() -> Api {
+    Api::new(load_plan(PLAN_JSON).expect("the fixture plan reads"), Arc::new(MemoryStore::new()))
+}
+
+/// A proxy event shaped like API Gateway's (REST API, Lambda proxy integration).
+fn event(
+    method: &str,
+    resource: &str,
+    path: &str,
+    params: Value,
+    body: Option<&str>,
+    request_id: Option<&str>,
+) -> ApiGatewayProxyRequest {
+    serde_json::from_value(json!({
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": { "Content-Type": "application/json", "Host": "abc.execute-api.us-east-1.amazonaws.com" },
+        "multiValueHeaders": { "Content-Type": ["application/json"] },
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": params,
+        "stageVariables": null,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": format!("/prod{path}"),
+            "stage": "prod",
+            "requestId": request_id,
+            "accountId": "123456789012",
+            "apiId": "abc",
+            "identity": { "sourceIp": "127.0.0.1" }
+        },
+        "body": body,
+        "isBase64Encoded": false
+    }))
+    .expect("a proxy event")
+}
+
+fn invocation(request: ApiGatewayProxyRequest, lambda_request_id: &str) -> LambdaEvent<ApiGatewayProxyRequest> {
+    let mut context = Context::default();
+    context.request_id = lambda_request_id.to_owned();
+    LambdaEvent::new(request, context)
+}
+
+fn body(response: &ApiGatewayProxyResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).expect("a JSON body"),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+fn header<'a>(response: &'a ApiGatewayProxyResponse, name: &str) -> &'a str {
+    response.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_order_is_created_then_read_back_through_proxy_events() {
+    let api = api();
+    let created = api::handle(
+        &api,
+        invocation(event("POST", "/orders", "/orders", Value::Null, Some(ORDER), Some("apigw-req-1")), "lambda-req-1"),
+    )
+    .await;
+    assert_eq!(created.status_code, 201, "{:?}", created.body);
+    assert_eq!(header(&created, "x-request-id"), "apigw-req-1");
+    let order_id = body(&created)["order_id"].as_str().expect("an order id").to_owned();
+    assert_eq!(header(&created, "location"), format!("/orders/{order_id}"));
+
+    let read = api::handle(
+        &api,
+        invocation(
+            event(
+                "GET",
+                "/orders/{orderId}",
+                &format!("/orders/{order_id}"),
+                json!({ "orderId": order_id }),
+                None,
+                Some("r2"),
+            ),
+            "lambda-req-2",
+        ),
+    )
+    .await;
+    assert_eq!(read.status_code, 200, "{:?}", read.body);
+    let view = body(&read);
+    assert_eq!(view["order_id"], order_id.as_str());
+    assert_eq!(view["status"], "RECEIVED");
+}
+
+#[tokio::test]
+async fn without_an_api_gateway_request_id_the_lambda_request_id_is_used() {
+    let api = api();
+    let missing = api::handle(
+        &api,
+        invocation(
+            event("GET", "/orders/{orderId}", "/orders/nope", json!({ "orderId": "nope" }), None, None),
+            "lambda-req-9",
+        ),
+    )
+    .await;
+    assert_eq!(missing.status_code, 404);
+    assert_eq!(header(&missing, "x-request-id"), "lambda-req-9");
+    assert_eq!(body(&missing)["error"]["request_id"], "lambda-req-9", "{}", body(&missing));
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_answered_not_failed() {
+    let api = api();
+    let response =
+        api::handle(&api, invocation(event("DELETE", "/orders", "/orders", Value::Null, None, Some("r3")), "l3")).await;
+    assert_eq!(response.status_code, 405);
+    assert!(header(&response, "allow").contains("POST"), "{:?}", response.headers);
+}
