@@ -94,6 +94,18 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Draw the pipeline as a graph: its steps, compensations, failure edges and terminal states.
+    Graph {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::graph::GraphFormat::Mermaid)]
+        format: crate::graph::GraphFormat,
+        /// Write the graph to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -131,6 +143,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             err,
         ),
         Command::Build { file, out: out_dir, check } => build(&file, &out_dir, check, out, err),
+        Command::Graph { file, format, out: out_file } => graph(&file, format, out_file.as_deref(), out, err),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
             Ok(0)
@@ -186,6 +199,37 @@ fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -
     match format {
         Format::Json => writeln!(out, "{}", plan.to_json())?,
         Format::Text => write!(out, "{}", crate::plan_text::describe(&plan))?,
+    }
+    Ok(0)
+}
+
+fn graph(
+    file: &Path,
+    format: crate::graph::GraphFormat,
+    out_file: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err),
+    };
+    let Some(plan) = checked.plan else {
+        write!(err, "{}", checked.report.render(width()))?;
+        return Ok(1);
+    };
+    if checked.report.warning_count() > 0 {
+        write!(err, "{}", checked.report.render(width()))?;
+    }
+    let text = crate::graph::render(&plan, format);
+    match out_file {
+        None => write!(out, "{text}")?,
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                writeln!(err, "error: cannot write {}: {e}", path.display())?;
+                return Ok(1);
+            }
+        }
     }
     Ok(0)
 }

@@ -15,12 +15,14 @@
 //! harmless).
 
 mod gateway;
+pub mod host;
 mod server;
 
 use std::future::IntoFuture as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use orchgen_runtime::Plan;
 use orchgen_runtime::api::{Api, openapi};
 use orchgen_runtime::engine::{Engine, Processor, ProcessorConfig, ProcessorHandle};
 use orchgen_runtime::plan::AuthMode;
+use orchgen_runtime::steps::Registry;
 use orchgen_runtime::store::Store;
 use orchgen_runtime::store::dynamodb::{self, DynamoStore};
 use orchgen_runtime::store::sqlite::{DB_FILE, SqliteStore};
@@ -73,21 +76,143 @@ pub struct DevOptions {
 
 /// Runs `orchgen dev` until a shutdown signal; returns the exit code (0 after a graceful stop, 1 for
 /// an invalid pipeline or a start-up failure, 2 for an unreadable file or a bad option).
+///
+/// A pipeline with custom steps or compensations runs in a dev host ([`host`]): the host project is
+/// written into `<data dir>/host/`, built with cargo (a compile error exits 1 with cargo's
+/// message), and run in place of this process with the same options. Without custom steps nothing
+/// is built: the pipeline runs here with the built-in handlers.
 pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let plan = match load(options, err, false)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
+    if host::needs_host(&plan) {
+        return run_host(options, &plan, err);
+    }
+    run_plan(options, plan, Registry::new(), out, err)
+}
+
+/// Runs `orchgen dev` with `registry`'s handlers (the built-ins and the custom functions registered
+/// in it) until a shutdown signal; returns the exit code as [`run`] does. This is what a dev host's
+/// `main` calls; it never builds a host.
+pub fn run_with_registry(
+    options: &DevOptions,
+    registry: Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let plan = match load(options, err, true)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
+    run_plan(options, plan, registry, out, err)
+}
+
+/// The `main` of a dev host: parses the `orchgen dev` command line and runs it with `registry`.
+pub fn host_main(registry: Registry) -> ExitCode {
+    use clap::Parser as _;
+    let cli = crate::cli::Cli::parse();
+    let crate::cli::Command::Dev { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix } =
+        cli.command
+    else {
+        eprintln!("error: a dev host only runs `orchgen dev`");
+        return ExitCode::from(2);
+    };
+    let options = DevOptions { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix };
+    match run_with_registry(&options, registry, &mut std::io::stdout(), &mut std::io::stderr()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Checks the pipeline file: its plan, or the exit code after printing the report.
+fn load(options: &DevOptions, err: &mut dyn Write, warnings: bool) -> std::io::Result<Result<Plan, u8>> {
     let checked = match check_file(&options.file) {
         Ok(checked) => checked,
         Err(e) => {
             writeln!(err, "error: {e}")?;
-            return Ok(if matches!(e, ReadError::Io(..)) { 2 } else { 1 });
+            return Ok(Err(if matches!(e, ReadError::Io(..)) { 2 } else { 1 }));
         }
     };
     let Some(plan) = checked.plan else {
         write!(err, "{}", checked.report.render(crate::cli::width()))?;
-        return Ok(1);
+        return Ok(Err(1));
     };
-    if checked.report.warning_count() > 0 {
+    if warnings && checked.report.warning_count() > 0 {
         write!(err, "{}", checked.report.render(crate::cli::width()))?;
     }
+    Ok(Ok(plan))
+}
+
+/// The data directory: `--data-dir`, else `.orchgen/<pipeline name>`.
+fn data_dir(options: &DevOptions, plan: &Plan) -> PathBuf {
+    options.data_dir.clone().unwrap_or_else(|| Path::new(".orchgen").join(&plan.name))
+}
+
+/// Writes and builds the dev host of `plan`, then runs it with `options` in place of this process.
+fn run_host(options: &DevOptions, plan: &Plan, err: &mut dyn Write) -> std::io::Result<u8> {
+    let data_dir = data_dir(options, plan);
+    let dir = data_dir.join(host::HOST_DIR);
+    writeln!(err, "building the dev host for custom steps… ({})", dir.display())?;
+    err.flush()?;
+    let built = host::HostOptions::for_pipeline(&options.file).and_then(|host_options| {
+        let files = host::files(plan, &host_options)?;
+        host::write(&dir, &files, &host_options.generator_dir)?;
+        host::build(plan, &dir)
+    });
+    let bin = match built {
+        Ok(bin) => bin,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(1);
+        }
+    };
+    let mut command = std::process::Command::new(&bin);
+    command.arg("dev").arg(&options.file).arg("--port").arg(options.port.to_string()).arg("--data-dir").arg(&data_dir);
+    if options.reset {
+        command.arg("--reset");
+    }
+    if let Some(level) = &options.log_level {
+        command.arg("--log-level").arg(level);
+    }
+    if let Some(endpoint) = &options.dynamodb_endpoint {
+        command.arg("--dynamodb-endpoint").arg(endpoint);
+    }
+    if let Some(prefix) = &options.table_prefix {
+        command.arg("--table-prefix").arg(prefix);
+    }
+    err.flush()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // Replaces this process: signals reach the host and its exit code is ours.
+        let e = command.arg0("orchgen").exec();
+        writeln!(err, "error: cannot start the dev host {}: {e}", bin.display())?;
+        Ok(1)
+    }
+    #[cfg(not(unix))]
+    {
+        match command.status() {
+            Ok(status) => Ok(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+            Err(e) => {
+                writeln!(err, "error: cannot start the dev host {}: {e}", bin.display())?;
+                Ok(1)
+            }
+        }
+    }
+}
+
+/// Runs the checked `plan` with `registry` until a shutdown signal.
+fn run_plan(
+    options: &DevOptions,
+    plan: Plan,
+    registry: Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
     let filter = match log_filter(options.log_level.as_deref()) {
         Ok(filter) => filter,
         Err(message) => {
@@ -99,7 +224,7 @@ pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> st
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 
-    let data_dir = options.data_dir.clone().unwrap_or_else(|| Path::new(".orchgen").join(&plan.name));
+    let data_dir = data_dir(options, &plan);
     if options.reset {
         match reset(&data_dir) {
             Ok(true) => tracing::info!(dir = %data_dir.display(), "data directory deleted (--reset)"),
@@ -122,7 +247,7 @@ pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> st
                 }
             };
             let backend = Backend::Embedded(store.clone());
-            let code = runtime.block_on(serve(plan, backend, options.port, &data_dir, out, err));
+            let code = runtime.block_on(serve(plan, backend, registry, options.port, &data_dir, out, err));
             // Tasks still holding the store are dropped with the runtime; the last reference then
             // closes the store (its writer thread finishes what is queued).
             runtime.shutdown_timeout(Duration::from_secs(5));
@@ -139,7 +264,7 @@ pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> st
                         return Ok(1);
                     }
                 };
-                serve(plan.clone(), backend, options.port, &data_dir, out, err).await
+                serve(plan.clone(), backend, registry, options.port, &data_dir, out, err).await
             });
             runtime.shutdown_timeout(Duration::from_secs(5));
             code
@@ -230,13 +355,14 @@ async fn dynamodb_backend(plan: &Plan, endpoint: &str, prefix: &str, data_dir: &
 async fn serve(
     plan: Arc<Plan>,
     backend: Backend,
+    registry: Registry,
     port: u16,
     data_dir: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
     let store = backend.store();
-    let engine = Arc::new(Engine::new(plan.clone(), store.clone()));
+    let engine = Arc::new(Engine::with_registry(plan.clone(), store.clone(), registry));
     for function in engine.unregistered_handlers() {
         tracing::warn!(%function, "no handler is registered for this custom step: it will fail with HANDLER_NOT_REGISTERED");
     }
@@ -374,18 +500,25 @@ fn log_filter(level: Option<&str>) -> Result<EnvFilter, String> {
     }
 }
 
-/// Deletes the data directory, refusing one that holds anything but the store's files. Returns
-/// whether there was something to delete.
+/// Deletes the store in the data directory, refusing a directory that holds anything but the
+/// store's files and the dev host (`host/`, kept: it is a build cache, not data). The directory is
+/// removed when nothing else is left. Returns whether there was something to delete.
 fn reset(dir: &Path) -> Result<bool, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
     };
+    let mut store_files = Vec::new();
+    let mut keep_dir = false;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(DB_FILE) {
+        if name.to_string_lossy().starts_with(DB_FILE) {
+            store_files.push(entry.path());
+        } else if name == host::HOST_DIR {
+            keep_dir = true;
+        } else {
             return Err(format!(
                 "refusing to --reset {}: it holds `{}`, which orchgen dev did not create",
                 dir.display(),
@@ -393,8 +526,14 @@ fn reset(dir: &Path) -> Result<bool, String> {
             ));
         }
     }
-    std::fs::remove_dir_all(dir).map_err(|e| format!("cannot delete {}: {e}", dir.display()))?;
-    Ok(true)
+    if !keep_dir {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("cannot delete {}: {e}", dir.display()))?;
+        return Ok(true);
+    }
+    for file in &store_files {
+        std::fs::remove_file(file).map_err(|e| format!("cannot delete {}: {e}", file.display()))?;
+    }
+    Ok(!store_files.is_empty())
 }
 
 #[cfg(test)]
@@ -421,6 +560,13 @@ mod tests {
         std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
         assert!(reset(&dir).unwrap_err().contains("notes.txt"));
         assert!(dir.join("notes.txt").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The dev host's build cache survives a reset.
+        std::fs::create_dir_all(dir.join(host::HOST_DIR)).unwrap();
+        std::fs::write(dir.join(DB_FILE), b"").unwrap();
+        assert_eq!(reset(&dir), Ok(true));
+        assert!(!dir.join(DB_FILE).exists());
+        assert!(dir.join(host::HOST_DIR).is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -8,6 +8,7 @@ pub mod build;
 pub mod cli;
 pub mod dev;
 pub mod diagnostic;
+pub mod graph;
 pub mod plan_text;
 pub mod resolve;
 pub mod scaffold;

@@ -62,10 +62,17 @@ fn write_plan(s: &mut String, plan: &Plan) -> std::fmt::Result {
         }
         let failure = match step.on_failure {
             OnFailure::Compensate if step.compensate_on_failure.is_empty() => {
-                "on failure: cancel (nothing to undo)".to_owned()
+                if matches!(step.action, StepAction::Validate(_)) {
+                    "on failure: reject the order (nothing to undo)".to_owned()
+                } else {
+                    "on failure: fail the order (nothing to undo)".to_owned()
+                }
             }
             OnFailure::Compensate => {
                 format!("on failure: compensate {} then cancel", step.compensate_on_failure.join(" → "))
+            }
+            OnFailure::Fail if matches!(step.action, StepAction::Validate(_)) => {
+                "on failure: reject the order".to_owned()
             }
             OnFailure::Fail => "on failure: fail the order".to_owned(),
             OnFailure::Continue => "on failure: record and continue".to_owned(),

@@ -1,0 +1,374 @@
+//! The dev host: `orchgen dev` with the pipeline's custom handlers compiled in.
+//!
+//! A `custom` step names a Rust function in the user's crate, so it cannot run in the prebuilt
+//! `orchgen` binary. When the plan has custom steps or compensations, `orchgen dev` writes a small
+//! Cargo project into `<data dir>/host/` — its own `[workspace]`, depending by path on the
+//! `orchgen` crate, the runtime crate and every user crate — whose `main` registers each custom
+//! function (through `orchgen_runtime::lambda::FnStep`, as the Lambda glue does) and calls
+//! [`super::host_main`]. It is built with `cargo build` (target directory `CARGO_TARGET_DIR`, else
+//! `<host>/target`, kept across starts so a second start is fast) and then run in place of
+//! `orchgen dev` with the same options.
+//!
+//! Templates live in `templates/dev/`, are compiled in, and each is filled from one `Serialize`
+//! context struct; output is deterministic (crates and handlers by name). Files are rewritten only
+//! when their text changes, so cargo sees an unchanged host as fresh.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use orchgen_runtime::plan::{CompensationAction, HandlerPlan, Plan, StepAction};
+use serde::Serialize;
+
+use crate::build::glue::{self, GlueError, GlueOptions};
+
+/// The host project's folder inside the data directory.
+pub const HOST_DIR: &str = "host";
+
+/// Environment variable naming the `orchgen` crate's folder the host depends on (default: the
+/// folder this orchgen was built from).
+pub const GENERATOR_DIR_ENV: &str = "ORCHGEN_GENERATOR_DIR";
+
+/// The templates, compiled in, by name.
+const CARGO_TOML: (&str, &str) = ("dev/Cargo.toml.tera", include_str!("../../../templates/dev/Cargo.toml.tera"));
+const MAIN_RS: (&str, &str) = ("dev/main.rs.tera", include_str!("../../../templates/dev/main.rs.tera"));
+
+/// Why the dev host could not be prepared or built.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A custom handler cannot be called (bad function path, one crate at two directories).
+    #[error(transparent)]
+    Handler(#[from] GlueError),
+    /// A custom handler's crate directory has no Cargo.toml.
+    #[error("{owner}: the crate `{crate_name}` should be at {path}, but there is no Cargo.toml there")]
+    MissingCrate {
+        /// The step or compensation (`step \`award\``).
+        owner: String,
+        /// The crate.
+        crate_name: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A file or folder could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was tried (`cannot write`).
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A template failed to render (a bug of orchgen).
+    #[error("dev host template `{template}` failed to render: {message}")]
+    Template {
+        /// The template.
+        template: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// cargo could not be started.
+    #[error("cannot run `{cargo}` to build the dev host: {source}")]
+    Cargo {
+        /// The cargo command.
+        cargo: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// cargo failed (e.g. the user's crate does not compile); its messages went to stderr.
+    #[error("the dev host for the custom steps did not build (cargo: {status}); see cargo's messages above")]
+    BuildFailed {
+        /// cargo's exit status.
+        status: std::process::ExitStatus,
+    },
+}
+
+/// Where the host's dependencies are, all absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOptions {
+    /// The `orchgen` crate's folder.
+    pub generator_dir: PathBuf,
+    /// The runtime crate's folder.
+    pub runtime_dir: PathBuf,
+    /// The pipeline file's folder (custom crates' paths are relative to it).
+    pub pipeline_dir: PathBuf,
+}
+
+impl HostOptions {
+    /// Options for `pipeline_file` with the crates this orchgen was built from (or
+    /// `ORCHGEN_GENERATOR_DIR` / `ORCHGEN_RUNTIME_DIR` when set).
+    pub fn for_pipeline(pipeline_file: &Path) -> Result<HostOptions, HostError> {
+        let pipeline_dir = pipeline_file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(HostOptions {
+            generator_dir: absolute(&default_generator_dir())?,
+            runtime_dir: absolute(&crate::build::default_runtime_dir())?,
+            pipeline_dir: absolute(&pipeline_dir)?,
+        })
+    }
+}
+
+/// The `orchgen` crate's folder: `ORCHGEN_GENERATOR_DIR`, else the one this orchgen was built from.
+pub fn default_generator_dir() -> PathBuf {
+    match std::env::var_os(GENERATOR_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
+/// The plan's custom handlers with the step or compensation naming them, in plan order.
+pub fn custom_handlers(plan: &Plan) -> Vec<(String, &HandlerPlan)> {
+    let steps = plan.steps.iter().filter_map(|s| match &s.action {
+        StepAction::Custom(h) => Some((format!("step `{}`", s.name), h)),
+        _ => None,
+    });
+    let compensations = plan.compensations.values().filter_map(|c| match &c.action {
+        CompensationAction::Custom(h) => Some((format!("compensation `{}`", c.name), h)),
+        _ => None,
+    });
+    steps.chain(compensations).collect()
+}
+
+/// Whether `orchgen dev` needs a dev host for this plan (it has custom steps or compensations).
+pub fn needs_host(plan: &Plan) -> bool {
+    !custom_handlers(plan).is_empty()
+}
+
+/// The host binary's name (one per pipeline, so hosts can share a target directory).
+pub fn binary_name(plan: &Plan) -> String {
+    format!("orchgen-dev-host-{}", plan.name)
+}
+
+/// Context of `Cargo.toml.tera`.
+#[derive(Debug, Serialize)]
+struct CargoContext {
+    /// The pipeline's name.
+    pipeline: String,
+    /// The package name.
+    package: String,
+    /// The binary name.
+    bin: String,
+    /// The `orchgen` crate's folder, as a TOML string.
+    generator_path: String,
+    /// The runtime crate's folder, as a TOML string.
+    runtime_path: String,
+    /// The user crates, by name.
+    crates: Vec<CrateEntry>,
+}
+
+/// A dependency on a user's crate.
+#[derive(Debug, Serialize)]
+struct CrateEntry {
+    /// The crate's name.
+    name: String,
+    /// Its absolute folder, as a TOML string.
+    path: String,
+}
+
+/// Context of `main.rs.tera`.
+#[derive(Debug, Serialize)]
+struct MainContext {
+    /// The pipeline's name.
+    pipeline: String,
+    /// The handlers to register, by function path.
+    handlers: Vec<HandlerEntry>,
+}
+
+/// A custom handler to register.
+#[derive(Debug, Serialize)]
+struct HandlerEntry {
+    /// The function path as a Rust string literal (the registry key).
+    key: String,
+    /// The function path as Rust code.
+    path: String,
+}
+
+/// Every file of the host project, by path relative to its folder (deterministic output).
+pub fn files(plan: &Plan, options: &HostOptions) -> Result<BTreeMap<PathBuf, String>, HostError> {
+    // The glue's checks: function paths Rust can call, one folder per crate name.
+    glue::files(
+        plan,
+        &GlueOptions {
+            runtime_path: options.runtime_dir.to_string_lossy().into_owned(),
+            pipeline_dir: options.pipeline_dir.to_string_lossy().into_owned(),
+        },
+    )?;
+    let mut crates = BTreeMap::new();
+    let mut handlers = BTreeMap::new();
+    for (owner, handler) in custom_handlers(plan) {
+        let dir = options.pipeline_dir.join(&handler.crate_path);
+        if !dir.join("Cargo.toml").is_file() {
+            return Err(HostError::MissingCrate { owner, crate_name: handler.crate_name.clone(), path: dir });
+        }
+        let dir = std::fs::canonicalize(&dir).map_err(|source| HostError::Io {
+            action: "cannot read",
+            path: dir.clone(),
+            source,
+        })?;
+        crates.insert(handler.crate_name.clone(), toml_string(&dir.to_string_lossy()));
+        handlers.insert(handler.function.clone(), format!("{:?}", handler.function));
+    }
+    let tera = templates()?;
+    let cargo = CargoContext {
+        pipeline: plan.name.clone(),
+        package: format!("{}-dev-host", plan.name),
+        bin: binary_name(plan),
+        generator_path: toml_string(&options.generator_dir.to_string_lossy()),
+        runtime_path: toml_string(&options.runtime_dir.to_string_lossy()),
+        crates: crates.into_iter().map(|(name, path)| CrateEntry { name, path }).collect(),
+    };
+    let main = MainContext {
+        pipeline: plan.name.clone(),
+        handlers: handlers.into_iter().map(|(path, key)| HandlerEntry { key, path }).collect(),
+    };
+    let mut files = BTreeMap::new();
+    files.insert(PathBuf::from("Cargo.toml"), render(&tera, CARGO_TOML.0, &cargo)?);
+    files.insert(PathBuf::from("src/main.rs"), render(&tera, MAIN_RS.0, &main)?);
+    files.insert(PathBuf::from(".gitignore"), "/target\n".to_owned());
+    Ok(files)
+}
+
+/// Writes `files` into `dir` (only those whose text changed) and, when `dir` has no Cargo.lock,
+/// copies the one of the workspace `orchgen` was built in (the versions it was built and tested
+/// with, which also lets an offline build resolve).
+pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, generator_dir: &Path) -> Result<(), HostError> {
+    for (relative, text) in files {
+        let path = dir.join(relative);
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == *text) {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| HostError::Io {
+                action: "cannot create",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, text).map_err(|source| HostError::Io { action: "cannot write", path, source })?;
+    }
+    let lock = dir.join("Cargo.lock");
+    let workspace_lock = generator_dir.join("..").join("Cargo.lock");
+    if !lock.exists() && workspace_lock.is_file() {
+        std::fs::copy(&workspace_lock, &lock).map_err(|source| HostError::Io {
+            action: "cannot copy Cargo.lock to",
+            path: lock.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Builds the host in `dir` with cargo (its messages go to this process's stderr); returns the
+/// binary. The target directory is `CARGO_TARGET_DIR` when set, else `<dir>/target`.
+pub fn build(plan: &Plan, dir: &Path) -> Result<PathBuf, HostError> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) if !target.is_empty() => absolute(Path::new(&target))?,
+        _ => absolute(&dir.join("target"))?,
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let bin = binary_name(plan);
+    let status = Command::new(&cargo)
+        .args(["build", "--bin", &bin, "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|source| HostError::Cargo { cargo: cargo.clone(), source })?;
+    if !status.success() {
+        return Err(HostError::BuildFailed { status });
+    }
+    Ok(target.join("debug").join(format!("{bin}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn templates() -> Result<tera::Tera, HostError> {
+    let mut tera = tera::Tera::new();
+    for (name, source) in [CARGO_TOML, MAIN_RS] {
+        tera.add_raw_template(name, source)
+            .map_err(|e| HostError::Template { template: name, message: e.to_string() })?;
+    }
+    Ok(tera)
+}
+
+fn render(tera: &tera::Tera, template: &'static str, context: &impl Serialize) -> Result<String, HostError> {
+    let failed = |e: tera::Error| HostError::Template { template, message: e.to_string() };
+    let context = tera::Context::from_serialize(context).map_err(failed)?;
+    tera.render(template, &context).map_err(failed)
+}
+
+/// `path` made absolute against the current directory, `..` folded when it exists.
+fn absolute(path: &Path) -> Result<PathBuf, HostError> {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return Ok(canonical);
+    }
+    std::path::absolute(path).map_err(|source| HostError::Io {
+        action: "cannot resolve",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A TOML basic string (JSON string escapes are valid TOML escapes).
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(path: &Path) -> Plan {
+        crate::check_file(path).expect("readable").plan.expect("valid")
+    }
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/custom-dev/pipeline.yaml")
+    }
+
+    #[test]
+    fn the_host_registers_every_custom_function_deterministically() {
+        let file = fixture();
+        let plan = plan(&file);
+        assert!(needs_host(&plan));
+        let options = HostOptions::for_pipeline(&file).unwrap();
+        let first = files(&plan, &options).unwrap();
+        assert_eq!(first, files(&plan, &options).unwrap());
+        let main = &first[Path::new("src/main.rs")];
+        assert!(
+            main.contains(
+                r#"registry.register("loyalty::award", std::sync::Arc::new(orchgen_runtime::lambda::FnStep(loyalty::award)));"#
+            ),
+            "{main}"
+        );
+        assert!(main.contains("orchgen::dev::host_main(registry)"), "{main}");
+        let cargo = &first[Path::new("Cargo.toml")];
+        let loyalty = std::fs::canonicalize(file.parent().unwrap().join("loyalty")).unwrap();
+        assert!(
+            cargo.contains(&format!("loyalty = {{ path = {} }}", toml_string(&loyalty.to_string_lossy()))),
+            "{cargo}"
+        );
+        assert!(cargo.contains("[workspace]"), "{cargo}");
+        assert!(cargo.contains(r#"name = "orchgen-dev-host-loyalty-shop""#), "{cargo}");
+    }
+
+    #[test]
+    fn pipelines_without_custom_steps_need_no_host() {
+        let plan = plan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/orders.yaml"));
+        assert!(!needs_host(&plan));
+    }
+
+    #[test]
+    fn a_missing_crate_is_reported() {
+        let file = fixture();
+        let mut plan = plan(&file);
+        let options = HostOptions { pipeline_dir: std::env::temp_dir(), ..HostOptions::for_pipeline(&file).unwrap() };
+        let error = files(&plan, &options).unwrap_err().to_string();
+        assert!(error.starts_with("step `award-points`: the crate `loyalty` should be at"), "{error}");
+        for step in &mut plan.steps {
+            if let StepAction::Custom(h) = &mut step.action {
+                h.function = "loyalty::fn".to_owned();
+            }
+        }
+        let error = files(&plan, &HostOptions::for_pipeline(&file).unwrap()).unwrap_err().to_string();
+        assert!(error.contains("`loyalty::fn`"), "{error}");
+    }
+}

@@ -1,0 +1,268 @@
+//! `orchgen dev` on a pipeline with a custom Rust step (`tests/fixtures/custom-dev/`): the dev host
+//! is generated and built with cargo, then runs in place of `orchgen dev`, end to end over HTTP —
+//! the custom step's output lands on the order, its terminal error compensates and cancels, and a
+//! compile error in the user's crate exits 1 with cargo's message.
+//!
+//! The host build compiles orchgen: `CARGO_TARGET_DIR` is `<workspace>/target/dev-host` so that
+//! repeated runs reuse it (the first run takes minutes). Requires the `orchgen` binary
+//! (`cargo build -p orchgen`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use orchgen_tests::workspace_root;
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+/// Until `listening on …`: generous, the first host build compiles orchgen and its dependencies.
+const START_TIMEOUT: Duration = Duration::from_secs(1200);
+/// Until an order is terminal.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// The `orchgen` binary next to this test's folder (`cargo build -p orchgen` builds it).
+fn orchgen_bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} does not exist: build it first with `cargo build -p orchgen`", bin.display());
+    bin
+}
+
+fn fixture() -> PathBuf {
+    workspace_root().join("tests/fixtures/custom-dev/pipeline.yaml")
+}
+
+/// `orchgen dev` with the shared host target directory and no network.
+fn orchgen_dev(pipeline: &Path, data_dir: &Path) -> Command {
+    let mut command = Command::new(orchgen_bin());
+    command
+        .current_dir(workspace_root())
+        .args(["dev"])
+        .arg(pipeline)
+        .args(["--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .env("CARGO_TARGET_DIR", workspace_root().join("target/dev-host"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    client: Client,
+}
+
+impl Server {
+    /// Starts `orchgen dev <pipeline>` and waits until it listens.
+    fn start(pipeline: &Path, data_dir: &Path) -> Server {
+        let log = data_dir.with_extension("log");
+        let stderr = std::fs::File::create(&log).expect("the server log is created");
+        let mut child =
+            orchgen_dev(pipeline, data_dir).stdout(Stdio::piped()).stderr(stderr).spawn().expect("orchgen dev starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let lines = lines.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(base) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(base.trim().to_owned());
+                    }
+                    lines.lock().expect("stdout lines").push(line);
+                }
+            });
+        }
+        let base = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "orchgen dev did not print `listening on …` within {START_TIMEOUT:?} (exit: {status:?})\nstdout:\n{}\nlog:\n{}",
+                    lines.lock().expect("stdout lines").join("\n"),
+                    tail(&log)
+                );
+            }
+        };
+        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
+        Server { child, base, log, client }
+    }
+
+    fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+
+    fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}\n{}", self.log_tail()));
+        split(response)
+    }
+
+    /// POSTs an order that must be accepted; returns its id.
+    fn submit(&self, body: &Value) -> String {
+        let response = self
+            .client
+            .post(format!("{}/orders", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap_or_else(|e| panic!("POST /orders failed: {e}\n{}", self.log_tail()));
+        let (status, reply) = split(response);
+        assert_eq!(status, StatusCode::CREATED, "POST /orders: {reply}\n{}", self.log_tail());
+        reply["order_id"].as_str().expect("order_id").to_owned()
+    }
+
+    /// Polls `GET /orders/{id}` until the order is terminal.
+    fn wait_terminal(&self, id: &str) -> Value {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let (status, order) = self.get(&format!("/orders/{id}"));
+            assert_eq!(status, StatusCode::OK, "GET /orders/{id}: {order}");
+            if order["terminal"] == true {
+                return order;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order {id} is still {} after {SETTLE_TIMEOUT:?}:\n{order:#}\nlog:\n{}",
+                order["status"],
+                self.log_tail()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stock(&self, product: &str) -> (u64, u64) {
+        let (status, inventory) = self.get("/_orchgen/inventory");
+        assert_eq!(status, StatusCode::OK, "{inventory}");
+        let s = &inventory[product];
+        (s["available"].as_u64().expect("available"), s["reserved"].as_u64().expect("reserved"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn split(response: reqwest::blocking::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparsed": text })))
+}
+
+/// The last lines of a log file.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Two units of product-1 at 29.99 (59.98: 59 points) for `customer_id`.
+fn order_for(customer_id: &str) -> Value {
+    json!({
+        "customer": { "customer_id": customer_id, "email": "customer@example.com", "name": "John Doe" },
+        "items": [{ "product_id": "product-1", "quantity": 2, "unit_price": 29.99 }],
+        "shipping_address": {
+            "street": "123 Main St", "city": "Seattle", "state": "WA", "postal_code": "98101", "country": "US"
+        },
+        "payment": { "payment_method": "credit_card" }
+    })
+}
+
+fn history_of<'a>(order: &'a Value, step: &str) -> Vec<&'a Value> {
+    order["history"].as_array().expect("history").iter().filter(|h| h["step"] == step).collect()
+}
+
+#[test]
+fn a_custom_step_runs_in_its_place_and_its_terminal_error_compensates() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start(&fixture(), &data);
+    let log = server.log_tail();
+    assert!(log.contains("building the dev host for custom steps"), "{log}");
+    assert!(!log.contains("HANDLER_NOT_REGISTERED"), "every custom step has its handler: {log}");
+    assert!(data.join("host/Cargo.toml").is_file() && data.join("host/Cargo.lock").is_file());
+    assert_eq!(server.stock("product-1"), (100, 0));
+
+    // The custom step runs between the reservation and the charge; its output is kept on the order.
+    let id = server.submit(&order_for("cust-12345"));
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "COMPLETED", "{order:#}\n{}", server.log_tail());
+    assert_eq!(
+        order["outputs"]["award-points"],
+        json!({ "customer_id": "cust-12345", "points": 59, "tier": "standard" }),
+        "{order:#}"
+    );
+    let awards = history_of(&order, "award-points");
+    assert_eq!(awards.len(), 1, "{order:#}");
+    assert_eq!(awards[0]["outcome"], "succeeded", "{order:#}");
+    assert_eq!(awards[0]["attempt"], 1, "{order:#}");
+    assert_eq!(history_of(&order, "charge-payment")[0]["outcome"], "succeeded", "{order:#}");
+    assert_eq!(server.stock("product-1"), (98, 0));
+
+    // A terminal error from the custom step: not retried, the reservation released, CANCELLED.
+    let id = server.submit(&order_for("blocked-7"));
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "CANCELLED", "{order:#}");
+    assert_eq!(order["failure"]["code"], "LOYALTY_BLOCKED", "{order:#}");
+    assert_eq!(order["failure"]["step"], "award-points", "{order:#}");
+    let awards = history_of(&order, "award-points");
+    assert_eq!(awards.len(), 1, "a terminal error is not retried: {order:#}");
+    assert_eq!(awards[0]["outcome"], "failed", "{order:#}");
+    let released = history_of(&order, "release-inventory");
+    assert_eq!(released.last().map(|h| &h["outcome"]), Some(&json!("compensated")), "{order:#}");
+    assert!(history_of(&order, "charge-payment").is_empty(), "no charge after the failure: {order:#}");
+    assert!(order.get("outputs").and_then(|o| o.get("award-points")).is_none(), "{order:#}");
+    assert_eq!(server.stock("product-1"), (98, 0));
+}
+
+#[test]
+fn a_compile_error_in_the_users_crate_exits_1_with_cargos_message() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let fixture_dir = workspace_root().join("tests/fixtures/custom-dev");
+    std::fs::create_dir_all(dir.path().join("loyalty/src")).expect("create the crate");
+    std::fs::copy(fixture_dir.join("pipeline.yaml"), dir.path().join("pipeline.yaml")).expect("copy the pipeline");
+    let manifest = std::fs::read_to_string(fixture_dir.join("loyalty/Cargo.toml")).expect("the fixture's manifest");
+    let runtime = serde_json::to_string(&workspace_root().join("runtime").to_string_lossy()).expect("a string");
+    let manifest = manifest.replace(r#""../../../../runtime""#, &runtime);
+    assert!(manifest.contains(&runtime), "{manifest}");
+    std::fs::write(dir.path().join("loyalty/Cargo.toml"), manifest).expect("write the manifest");
+    let source = std::fs::read_to_string(fixture_dir.join("loyalty/src/lib.rs")).expect("the fixture's source");
+    let broken = source.replace("let points = ctx.order.total_cents / 100;", "let points: i64 = \"many\";");
+    assert_ne!(broken, source);
+    std::fs::write(dir.path().join("loyalty/src/lib.rs"), broken).expect("write the source");
+
+    let output =
+        orchgen_dev(&dir.path().join("pipeline.yaml"), &dir.path().join("data")).output().expect("orchgen dev runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("building the dev host for custom steps"), "{stderr}");
+    assert!(stderr.contains("error[E0308]: mismatched types"), "cargo's message is shown: {stderr}");
+    assert!(stderr.contains("the dev host for the custom steps did not build"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));
+}
