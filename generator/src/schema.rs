@@ -38,7 +38,7 @@ pub fn pipeline_schema() -> Value {
 
 /// The schema as pretty JSON text with a final newline (the committed file's exact content).
 pub fn pipeline_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&pipeline_schema()).expect("a schema always serialises");
+    let mut text = format!("{:#}", pipeline_schema());
     text.push('\n');
     text
 }

@@ -67,6 +67,12 @@ pub enum GlueError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A function the plan does not have a step or compensation for (a bug of orchgen).
+    #[error("the glue has no step main for `{function}`: the plan has no such step or compensation")]
+    UnknownFunction {
+        /// The function.
+        function: String,
+    },
     /// A template failed to render (a bug of orchgen).
     #[error("glue template `{template}` failed to render: {message}")]
     Template {
@@ -211,7 +217,7 @@ fn render(tera: &tera::Tera, template: &'static str, context: &impl Serialize) -
 fn step_context(plan: &Plan, function: &Function) -> Result<StepMainContext, GlueError> {
     let (constructor, name, kind, handler) = match function {
         Function::Step(name) => {
-            let step = plan.step(name).expect("lambda::functions lists the plan's steps");
+            let step = plan.step(name).ok_or_else(|| GlueError::UnknownFunction { function: name.clone() })?;
             let handler = match &step.action {
                 StepAction::Custom(h) => Some(h),
                 _ => None,
@@ -219,14 +225,15 @@ fn step_context(plan: &Plan, function: &Function) -> Result<StepMainContext, Glu
             ("step", name, step.action.kind(), handler)
         }
         Function::Compensation(name) => {
-            let compensation = &plan.compensations[name];
+            let compensation =
+                plan.compensations.get(name).ok_or_else(|| GlueError::UnknownFunction { function: name.clone() })?;
             let handler = match &compensation.action {
                 CompensationAction::Custom(h) => Some(h),
                 _ => None,
             };
             ("compensation", name, compensation.action.kind(), handler)
         }
-        Function::Api | Function::StreamProcessor => unreachable!("only step functions get a step main"),
+        other => return Err(GlueError::UnknownFunction { function: other.name() }),
     };
     let owner = format!("{constructor} `{name}`");
     let handler = handler
@@ -345,7 +352,7 @@ fn relative_crate_path(pipeline_dir: &str, crate_path: &str) -> String {
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).
 fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serialises")
+    serde_json::Value::from(s).to_string()
 }
 
 /// A Rust string literal.

@@ -309,7 +309,7 @@ fn absolute(path: &Path) -> Result<PathBuf, HostError> {
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).
 fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serialises")
+    serde_json::Value::from(s).to_string()
 }
 
 #[cfg(test)]

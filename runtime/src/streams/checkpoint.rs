@@ -88,7 +88,8 @@ impl CheckpointDir {
         let path = self.path(&checkpoint.stream_arn, &checkpoint.shard_id);
         let io = |source| CheckpointError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let json = serde_json::to_string_pretty(checkpoint).expect("a checkpoint always serialises");
+        let json = serde_json::to_string_pretty(checkpoint)
+            .map_err(|source| CheckpointError::Json { path: path.clone(), source })?;
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, json).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)

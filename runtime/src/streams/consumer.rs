@@ -491,7 +491,7 @@ impl Shared {
     }
 
     fn dead_letter(&self, letter: &DeadLetter) -> std::io::Result<()> {
-        let line = serde_json::to_string(letter).expect("a dead letter always serialises");
+        let line = serde_json::to_string(letter).map_err(std::io::Error::other)?;
         let _guard = self.dead_letters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(dir) = self.config.dead_letter_file.parent()
             && !dir.as_os_str().is_empty()
