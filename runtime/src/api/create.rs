@@ -44,6 +44,7 @@ pub(super) async fn create(api: &Api, req: &ApiGatewayProxyRequest) -> Result<Re
     match api.store.create_order(&order, key.as_ref()).await? {
         Created::New => {
             tracing::info!(order_id = %order.order_id, total_cents = order.total_cents, "order accepted");
+            api.observers.order_created(&order);
             let body =
                 CreatedBody { order_id: order.order_id, status: order.status, links: Links { self_: path.clone() } };
             Ok(Reply::json(201, &body)?.with_header("Location", path))

@@ -28,6 +28,7 @@ use futures::FutureExt as _;
 
 use crate::plan::{Plan, RouteAction, RoutePlan};
 use crate::store::Store;
+use crate::telemetry::{Observer, Observers};
 
 pub use body::{MAX_ITEMS, MAX_STRING_CHARS};
 pub use create::{MAX_IDEMPOTENCY_KEY_CHARS, request_hash};
@@ -42,6 +43,7 @@ pub struct Api {
     plan: Arc<Plan>,
     store: Arc<dyn Store>,
     ids: Mutex<ulid::Generator>,
+    observers: Observers,
 }
 
 impl std::fmt::Debug for Api {
@@ -62,7 +64,13 @@ pub struct RouteMatch<'a> {
 impl Api {
     /// The API of `plan` over `store`.
     pub fn new(plan: Arc<Plan>, store: Arc<dyn Store>) -> Api {
-        Api { plan, store, ids: Mutex::new(ulid::Generator::new()) }
+        Api { plan, store, ids: Mutex::new(ulid::Generator::new()), observers: Observers::default() }
+    }
+
+    /// Adds an observer of every order created (dashboards, metrics).
+    pub fn observe(&mut self, observer: Arc<dyn Observer>) -> &mut Api {
+        self.observers.push(observer);
+        self
     }
 
     /// The plan served.

@@ -25,6 +25,7 @@ use crate::plan::{CompensationAction, Plan, StepAction, status};
 use crate::steps::util::now_rfc3339;
 use crate::steps::{Registry, StepHandler};
 use crate::store::{ChangeKind, ChangeRecord, CommitError, Effect, EffectError, Store, StoreError, Transition};
+use crate::telemetry::{Observer, Observers};
 
 pub use compensate::COMPENSATION_FAILED;
 pub use metrics::{Metrics, MetricsSnapshot};
@@ -36,6 +37,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     registry: Registry,
     metrics: Arc<Metrics>,
+    observers: Observers,
 }
 
 impl std::fmt::Debug for Engine {
@@ -102,7 +104,7 @@ impl Engine {
 
     /// An engine with the given handlers.
     pub fn with_registry(plan: Arc<Plan>, store: Arc<dyn Store>, registry: Registry) -> Engine {
-        Engine { plan, store, registry, metrics: Arc::new(Metrics::default()) }
+        Engine { plan, store, registry, metrics: Arc::new(Metrics::default()), observers: Observers::default() }
     }
 
     /// Registers the handler of the custom steps and compensations whose `function` is
@@ -110,6 +112,12 @@ impl Engine {
     /// [`CustomStep`](crate::steps::CustomStep) will do.
     pub fn register(&mut self, function_path: impl Into<String>, handler: impl StepHandler) -> &mut Engine {
         self.registry.register(function_path, Arc::new(handler));
+        self
+    }
+
+    /// Adds an observer of every committed transition (dashboards, metrics).
+    pub fn observe(&mut self, observer: Arc<dyn Observer>) -> &mut Engine {
+        self.observers.push(observer);
         self
     }
 
@@ -232,6 +240,7 @@ impl Engine {
                 if let Some(terminal) = terminal {
                     self.count_terminal(&terminal);
                 }
+                self.observers.transition(current, &transition.order);
                 Ok(Committed::Done)
             }
             Err(CommitError::Conflict { .. }) => Ok(Committed::Conflict),

@@ -1,4 +1,8 @@
 //! Telemetry conventions shared by the runtime (which emits the metrics) and the generator (whose
-//! CloudFormation dashboard and alarms read them): see [`names`].
+//! CloudFormation dashboard and alarms read them): see [`names`]. The engine and the API report
+//! what happens to [`Observer`]s.
 
 pub mod names;
+pub mod observer;
+
+pub use observer::{Observer, Observers, Transition};
