@@ -94,6 +94,27 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Build, release-compile the Lambda glue and zip each function's `bootstrap` into
+    /// `<out>/<pipeline>/dist/<function>.zip` (deterministic; prints each zip's size and SHA-256).
+    Package {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Output folder (the artefacts go to `<out>/<pipeline name>/`).
+        #[arg(long, default_value = crate::build::DEFAULT_OUT)]
+        out: PathBuf,
+        /// Cargo's target folder for the glue (default: CARGO_TARGET_DIR, else `<out>/<pipeline>/glue/target`).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+    /// Package, upload and deploy a stage through a CloudFormation change set (preview, confirm, follow).
+    Deploy(crate::deploy::command::DeployArgs),
+    /// Delete a stage's stack (tables with DeletionPolicy Retain stay) and optionally its artefact bucket.
+    Destroy(crate::deploy::command::DestroyArgs),
+    /// Re-process what reached a stage's dead-letter queue (failed stream batches).
+    Redrive(crate::deploy::command::RedriveArgs),
+    /// Talk to the order API of `orchgen dev` or a deployed stage: list, show and submit orders.
+    Orders(crate::orders::OrdersArgs),
     /// Draw the pipeline as a graph: its steps, compensations, failure edges and terminal states.
     Graph {
         /// The pipeline file.
@@ -143,6 +164,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             err,
         ),
         Command::Build { file, out: out_dir, check } => build(&file, &out_dir, check, out, err),
+        Command::Package { file, out: out_dir, target_dir } => package(&file, &out_dir, target_dir, out, err),
+        Command::Deploy(args) => crate::deploy::command::deploy(args, out, err),
+        Command::Destroy(args) => crate::deploy::command::destroy(args, out, err),
+        Command::Redrive(args) => crate::deploy::command::redrive(args, out, err),
+        Command::Orders(args) => crate::orders::run(args, out, err),
         Command::Graph { file, format, out: out_file } => graph(&file, format, out_file.as_deref(), out, err),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
@@ -315,6 +341,41 @@ fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mu
                 report.unchanged,
                 report.removed.len()
             )?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            Ok(1)
+        }
+    }
+}
+
+fn package(
+    file: &Path,
+    out_dir: &Path,
+    target_dir: Option<PathBuf>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err),
+    };
+    let Some(plan) = checked.plan else {
+        write!(err, "{}", checked.report.render(width()))?;
+        return Ok(1);
+    };
+    if checked.report.warning_count() > 0 {
+        write!(err, "{}", checked.report.render(width()))?;
+    }
+    let options = crate::package::PackageOptions { build: crate::build::BuildOptions::new(file, out_dir), target_dir };
+    match crate::package::package(&plan, &options) {
+        Ok(artefacts) => {
+            let total: u64 = artefacts.iter().map(|a| a.bytes).sum();
+            for a in &artefacts {
+                writeln!(out, "{}  {}  {} bytes  sha256:{}", a.function, a.zip.display(), a.bytes, a.sha256)?;
+            }
+            writeln!(out, "packaged {} functions of `{}` ({total} bytes)", artefacts.len(), plan.name)?;
             Ok(0)
         }
         Err(e) => {

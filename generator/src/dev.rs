@@ -14,6 +14,7 @@
 //! next start (even after a crash: the processor restarts from its checkpoint and re-delivery is
 //! harmless).
 
+mod dashboard;
 mod gateway;
 pub mod host;
 mod server;
@@ -35,6 +36,7 @@ use orchgen_runtime::store::Store;
 use orchgen_runtime::store::dynamodb::{self, DynamoStore};
 use orchgen_runtime::store::sqlite::{DB_FILE, SqliteStore};
 use orchgen_runtime::streams::{StreamConsumer, StreamConsumerConfig, StreamConsumerHandle, endpoint_sdk_config};
+use orchgen_runtime::telemetry::live::LiveStats;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -362,7 +364,10 @@ async fn serve(
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
     let store = backend.store();
-    let engine = Arc::new(Engine::with_registry(plan.clone(), store.clone(), registry));
+    let live = Arc::new(LiveStats::new(&plan));
+    let mut engine = Engine::with_registry(plan.clone(), store.clone(), registry);
+    engine.observe(live.clone());
+    let engine = Arc::new(engine);
     for function in engine.unregistered_handlers() {
         tracing::warn!(%function, "no handler is registered for this custom step: it will fail with HANDLER_NOT_REGISTERED");
     }
@@ -384,6 +389,12 @@ async fn serve(
     let base = format!("http://{addr}");
 
     let description = backend.describe();
+    let feed = match &backend {
+        Backend::Embedded(store) => {
+            Some(dashboard::FeedSource { feed: store.clone(), consumer: ProcessorConfig::from_plan(&plan).consumer })
+        }
+        Backend::DynamoDb(_) => None,
+    };
     let driver = match backend {
         Backend::Embedded(store) => {
             Driver::Processor(Processor::new(engine.clone(), store, ProcessorConfig::from_plan(&plan)).spawn())
@@ -395,11 +406,14 @@ async fn serve(
     };
     let mut document = openapi(&plan);
     document["servers"] = json!([{ "url": base }]);
+    let mut api = Api::new(plan.clone(), store.clone());
+    api.observe(live.clone());
     let state = DevState {
-        api: Api::new(plan.clone(), store.clone()),
+        api,
         store: store.clone(),
         metrics: engine.metrics().clone(),
         openapi: document,
+        dashboard: dashboard::Dashboard::new(plan.clone(), live, feed),
     };
     let app = server::router(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -457,6 +471,7 @@ fn banner(plan: &Plan, base: &str, backend: &str, data_dir: &Path, out: &mut dyn
     writeln!(out, "listening on {base}")?;
     writeln!(out, "  OpenAPI:   {base}/_orchgen/openapi.json")?;
     writeln!(out, "  inventory: {base}/_orchgen/inventory")?;
+    writeln!(out, "  dashboard: {base}/_orchgen/  (metrics: {base}/metrics)")?;
     writeln!(out, "try:")?;
     writeln!(out, "  curl -sS -X POST {base}{path} -H 'content-type: application/json' -d '{SAMPLE_ORDER}'")?;
     writeln!(out, "  curl -sS {base}{path}")?;

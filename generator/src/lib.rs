@@ -6,9 +6,12 @@
 
 pub mod build;
 pub mod cli;
+pub mod deploy;
 pub mod dev;
 pub mod diagnostic;
 pub mod graph;
+pub mod orders;
+pub mod package;
 pub mod plan_text;
 pub mod resolve;
 pub mod scaffold;

@@ -3,7 +3,9 @@
 //!
 //! - `GET /_orchgen/openapi.json` — the OpenAPI document, with this server as its server URL;
 //! - `GET /_orchgen/health` — `{"status": "ok", "pipeline", "charges", "processor": {counters}}`;
-//! - `GET /_orchgen/inventory` — stock levels: `{"product-1": {"available": 98, "reserved": 0}, …}`.
+//! - `GET /_orchgen/inventory` — stock levels: `{"product-1": {"available": 98, "reserved": 0}, …}`;
+//! - `GET /_orchgen/` (the live dashboard), `GET /_orchgen/status` (its JSON), `GET /metrics`
+//!   (Prometheus text format): see [`dashboard`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use orchgen_runtime::engine::Metrics;
 use orchgen_runtime::store::Store;
 use serde_json::{Value, json};
 
+use super::dashboard::{self, Dashboard};
 use super::gateway;
 
 /// What the handlers share.
@@ -29,6 +32,8 @@ pub struct DevState {
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document.
     pub openapi: Value,
+    /// The live dashboard (`/_orchgen/`, `/_orchgen/status`, `/metrics`).
+    pub dashboard: Dashboard,
 }
 
 /// The router of the dev server.
@@ -37,6 +42,10 @@ pub fn router(state: Arc<DevState>) -> Router {
         .route("/_orchgen/openapi.json", get(openapi))
         .route("/_orchgen/health", get(health))
         .route("/_orchgen/inventory", get(inventory))
+        .route("/_orchgen/", get(dashboard::page))
+        .route("/_orchgen", get(dashboard::page))
+        .route("/_orchgen/status", get(dashboard::status_json))
+        .route("/metrics", get(dashboard::metrics))
         .fallback(proxy)
         .with_state(state)
 }
@@ -73,6 +82,6 @@ async fn inventory(State(state): State<Arc<DevState>>) -> Response {
     }
 }
 
-fn store_error(error: ApiError) -> Response {
+pub(super) fn store_error(error: ApiError) -> Response {
     gateway::error_response(&error, &ulid::Ulid::new().to_string())
 }

@@ -25,6 +25,7 @@ use std::time::{Instant, SystemTime};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use futures::FutureExt as _;
+use tracing::Instrument as _;
 
 use crate::plan::{Plan, RouteAction, RoutePlan};
 use crate::store::Store;
@@ -87,7 +88,9 @@ impl Api {
             .clone()
             .filter(|id| !id.is_empty() && id.len() <= 128)
             .unwrap_or_else(|| ulid::Ulid::new().to_string());
-        let outcome = AssertUnwindSafe(self.dispatch(&req)).catch_unwind().await;
+        // Every line logged while handling the request carries its id.
+        let span = tracing::info_span!("request", %request_id);
+        let outcome = AssertUnwindSafe(self.dispatch(&req)).catch_unwind().instrument(span.clone()).await;
         let reply = match outcome {
             Ok(Ok(reply)) => reply,
             Ok(Err(error)) => error_reply(&error, &request_id),
@@ -96,6 +99,7 @@ impl Api {
                 error_reply(&ApiError::internal(), &request_id)
             }
         };
+        let _entered = span.enter();
         tracing::info!(
             target: "orchgen::api",
             method = %req.http_method,

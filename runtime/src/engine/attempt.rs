@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rand::Rng;
+use tracing::Instrument;
 
 use crate::order::{HistoryEntry, Outcome};
 use crate::plan::{Jitter, Plan, RetryPlan};
@@ -23,6 +24,9 @@ pub(crate) struct Attempts {
     pub result: Result<StepOutput, StepError>,
     /// One entry per attempt; the last one is `Succeeded` or `Failed`.
     pub history: Vec<HistoryEntry>,
+    /// The span of the last attempt (`attempt{step, attempt}`): what follows from it (the commit,
+    /// the failure policy) runs in it, so that its log lines name the step and attempt too.
+    pub span: tracing::Span,
 }
 
 /// What to run and how.
@@ -43,8 +47,10 @@ impl Run<'_> {
         let mut history = Vec::new();
         let mut attempt = 1;
         loop {
+            let span = tracing::info_span!("attempt", step = self.name, attempt);
             let started = Instant::now();
-            let call = AssertUnwindSafe(self.handler.call(self.plan, input(attempt))).catch_unwind();
+            let call =
+                AssertUnwindSafe(self.handler.call(self.plan, input(attempt))).catch_unwind().instrument(span.clone());
             let result = match tokio::time::timeout(limit, call).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(panic)) => {
@@ -62,6 +68,11 @@ impl Run<'_> {
                 Err(_) if retry => Outcome::Retried,
                 Err(_) => Outcome::Failed,
             };
+            span.in_scope(|| match &result {
+                Ok(_) => tracing::info!(duration_ms, "attempt succeeded"),
+                Err(error) if retry => tracing::warn!(duration_ms, %error, "attempt failed, will retry"),
+                Err(error) => tracing::warn!(duration_ms, %error, "attempt failed"),
+            });
             history.push(HistoryEntry {
                 step: self.name.to_owned(),
                 attempt,
@@ -77,10 +88,9 @@ impl Run<'_> {
                     }
                     e => e,
                 });
-                return Attempts { result, history };
+                return Attempts { result, history, span };
             }
             bump(&self.metrics.step_retries);
-            tracing::debug!(step = self.name, attempt, error = ?result.err(), "attempt failed, retrying");
             tokio::time::sleep(Duration::from_millis(jittered(self.retry, attempt))).await;
             attempt += 1;
         }

@@ -12,7 +12,9 @@ use crate::order::{Failure, HistoryEntry, Order, Outcome};
 use crate::plan::status;
 use crate::steps::{StepError, StepInput};
 
-use super::attempt::Run;
+use tracing::Instrument;
+
+use super::attempt::{Attempts, Run};
 use super::metrics::bump;
 use super::step::mark_last_failed;
 use super::{Committed, Engine, ProcessError, effect_error_code, idempotency_key, next_version};
@@ -27,7 +29,7 @@ impl Engine {
         while let Some(first) = pending.first()
             && !self.has_something_to_undo(&order, first)
         {
-            tracing::info!(order_id = %order.order_id, compensation = %first, "nothing to undo, skipped");
+            tracing::info!(step = %first, attempt = 0u32, "compensation has nothing to undo, skipped");
             pending.remove(0);
         }
         let Some(name) = pending.first().cloned() else {
@@ -43,6 +45,7 @@ impl Engine {
             return self.compensation_failed(&order, &name, &error, Vec::new()).await;
         };
 
+        tracing::Span::current().record("step", name.as_str());
         let handler = self.registry.compensation(compensation);
         let key = idempotency_key(&order.order_id, &name);
         let run = Run {
@@ -62,17 +65,29 @@ impl Engine {
                 idempotency_key: key.clone(),
             })
             .await;
+        let span = attempts.span.clone();
+        self.finish_compensation(&order, &name, pending, attempts).instrument(span).await
+    }
+
+    /// Commits the compensation's outcome (in the span of its last attempt).
+    async fn finish_compensation(
+        &self,
+        order: &Order,
+        name: &str,
+        mut pending: Vec<String>,
+        attempts: Attempts,
+    ) -> Result<(), ProcessError> {
         let mut history = attempts.history;
         let output = match attempts.result {
             Ok(output) => output,
-            Err(error) => return self.compensation_failed(&order, &name, &error, history).await,
+            Err(error) => return self.compensation_failed(order, name, &error, history).await,
         };
         if let Some(last) = history.last_mut() {
             last.outcome = Outcome::Compensated;
         }
 
         pending.remove(0);
-        let mut next = next_version(&order);
+        let mut next = next_version(order);
         next.history.extend(history.iter().cloned());
         next.status = if pending.is_empty() { status::CANCELLED } else { status::COMPENSATING }.to_owned();
         next.pending_compensations = pending;
@@ -82,7 +97,7 @@ impl Engine {
         if let Some(shipment) = output.shipment {
             next.shipment = Some(shipment);
         }
-        match self.commit(&order, next, output.effects).await? {
+        match self.commit(order, next, output.effects).await? {
             Committed::Done => {
                 bump(&self.metrics.compensations);
                 Ok(())
@@ -91,7 +106,7 @@ impl Engine {
             Committed::Effect(e) => {
                 let error = StepError::terminal(effect_error_code(&e), e.to_string());
                 mark_last_failed(&mut history, &error);
-                self.compensation_failed(&order, &name, &error, history).await
+                self.compensation_failed(order, name, &error, history).await
             }
         }
     }

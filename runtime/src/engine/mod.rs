@@ -20,6 +20,8 @@ mod step;
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::order::{Order, is_terminal_status, transition_allowed};
 use crate::plan::{CompensationAction, Plan, StepAction, status};
 use crate::steps::util::now_rfc3339;
@@ -170,7 +172,15 @@ impl Engine {
     /// record older than the stored order, another delivery that won the race), or when the order's
     /// move is recorded as a failure of the order. `Err` only when the record must be delivered
     /// again (nothing was written).
+    ///
+    /// Runs in a span `order{order_id, step}` (`step` recorded once the step or compensation to run
+    /// is known), so that every log line about the order carries them.
     pub async fn process(&self, record: &ChangeRecord) -> Result<(), ProcessError> {
+        let span = tracing::info_span!("order", order_id = %record.order_id, step = tracing::field::Empty);
+        self.process_in_span(record).instrument(span).await
+    }
+
+    async fn process_in_span(&self, record: &ChangeRecord) -> Result<(), ProcessError> {
         if record.kind == ChangeKind::Remove || record.new_image.as_ref().is_some_and(Order::is_terminal) {
             return Ok(());
         }
@@ -237,13 +247,22 @@ impl Engine {
         let transition = Transition { expected_version: current.version, order: next, effects };
         match self.store.commit(&transition).await {
             Ok(()) => {
+                tracing::info!(
+                    from = %current.status,
+                    to = %transition.order.status,
+                    version = transition.order.version,
+                    "order moved"
+                );
                 if let Some(terminal) = terminal {
                     self.count_terminal(&terminal);
                 }
                 self.observers.transition(current, &transition.order);
                 Ok(Committed::Done)
             }
-            Err(CommitError::Conflict { .. }) => Ok(Committed::Conflict),
+            Err(CommitError::Conflict { .. }) => {
+                tracing::debug!(version = current.version, "another delivery moved the order first; nothing written");
+                Ok(Committed::Conflict)
+            }
             Err(CommitError::Effect(e)) => Ok(Committed::Effect(e)),
             Err(CommitError::Store(e)) => Err(e.into()),
         }

@@ -22,6 +22,7 @@ use futures::FutureExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::plan::Plan;
 use crate::store::{ChangeFeed, ChangeRecord, compare_sequence};
@@ -363,7 +364,8 @@ impl State {
             let engine = engine.clone();
             bump(&engine.metrics().in_flight);
             let task = self.tasks.spawn(async move {
-                let outcome = AssertUnwindSafe(engine.process(&record)).catch_unwind().await;
+                let span = tracing::info_span!("record", sequence_number = %record.sequence_number);
+                let outcome = AssertUnwindSafe(engine.process(&record)).catch_unwind().instrument(span).await;
                 drop_one(&engine.metrics().in_flight);
                 let result = match outcome {
                     Ok(Ok(())) => Ok(()),

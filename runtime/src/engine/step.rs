@@ -16,7 +16,9 @@ use crate::order::{Failure, HistoryEntry, Order, Outcome};
 use crate::plan::{OnFailure, StepAction, StepPlan, status};
 use crate::steps::{StepError, StepInput};
 
-use super::attempt::Run;
+use tracing::Instrument;
+
+use super::attempt::{Attempts, Run};
 use super::{Committed, Engine, ProcessError, effect_error_code, idempotency_key, next_version};
 
 impl Engine {
@@ -28,6 +30,7 @@ impl Engine {
                 order_id: order.order_id,
             });
         };
+        tracing::Span::current().record("step", step.name.as_str());
         let handler = self.registry.step(step);
         let key = idempotency_key(&order.order_id, &step.name);
         let run = Run {
@@ -47,13 +50,25 @@ impl Engine {
                 idempotency_key: key.clone(),
             })
             .await;
+        let span = attempts.span.clone();
+        self.finish_step(&order, step, index, attempts).instrument(span).await
+    }
+
+    /// Commits the step's outcome (in the span of its last attempt).
+    async fn finish_step(
+        &self,
+        order: &Order,
+        step: &StepPlan,
+        index: usize,
+        attempts: Attempts,
+    ) -> Result<(), ProcessError> {
         let mut history = attempts.history;
         let output = match attempts.result {
             Ok(output) => output,
-            Err(error) => return self.fail_step(&order, step, index, error, history).await,
+            Err(error) => return self.fail_step(order, step, index, error, history).await,
         };
 
-        let mut next = next_version(&order);
+        let mut next = next_version(order);
         next.status = step.status.clone();
         next.cursor = index + 1;
         next.history.extend(history.iter().cloned());
@@ -66,12 +81,13 @@ impl Engine {
         if let Some(value) = output.output {
             next.outputs.insert(step.name.clone(), value);
         }
-        match self.commit(&order, next, output.effects).await? {
+        match self.commit(order, next, output.effects).await? {
             Committed::Done | Committed::Conflict => Ok(()),
             Committed::Effect(e) => {
                 let error = StepError::terminal(effect_error_code(&e), e.to_string());
+                tracing::warn!(%error, "the store refused the step's effect");
                 mark_last_failed(&mut history, &error);
-                self.fail_step(&order, step, index, error, history).await
+                self.fail_step(order, step, index, error, history).await
             }
         }
     }

@@ -12,7 +12,8 @@
 //!   [`Plan::from_json`] at start-up ([`load_plan`]);
 //! - environment variables: [`ENV_STAGE`], [`ENV_LOG_LEVEL`], one per table ([`table_env_var`]) and
 //!   one per step function ([`Function::env_var`], with [`ENV_FUNCTION_PREFIX`] as a fallback);
-//! - JSON logs on stdout ([`init_tracing`]);
+//! - JSON logs on stdout ([`init_tracing`]) and EMF metrics on stdout ([`emf`]: cold starts, orders
+//!   created by the API, the stream processor's transitions and failed records);
 //! - the AWS SDK configuration: rustls with ring, no aws-lc ([`aws_config`]);
 //! - `lambda_runtime` wiring, so that a generated `main` is one call: [`run_step`],
 //!   [`run_api_on_dynamodb`] ([`run_api`] over any store), [`run_stream_processor`].
@@ -27,11 +28,14 @@ pub mod step;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::engine::Engine;
 use crate::plan::{CompensationAction, Plan, PlanError, StepAction, TablesPlan};
 use crate::steps::Registry;
 use crate::store::Store;
 use crate::store::dynamodb::{DynamoStore, client_from_env};
+use crate::telemetry::Emf;
 
 pub use invoke::{LambdaStepHandler, invoker_registry};
 pub use step::{FnStep, StepFunction, StepResponse};
@@ -212,22 +216,18 @@ pub fn load_plan(json: &str) -> Result<Arc<Plan>, LambdaError> {
     Ok(Arc::new(Plan::from_json(json)?))
 }
 
-/// Starts JSON logs on stdout (one object per line, the event's fields flattened), filtered by
-/// [`ENV_LOG_LEVEL`] (default `info`). Does nothing when a subscriber is already installed.
+/// Starts JSON logs on stdout: one flat object per line, the fields of the enclosing spans
+/// (`request_id`, `order_id`, `step`, `attempt`, ...) included ([`crate::telemetry::logs::FlatJson`]),
+/// filtered by [`ENV_LOG_LEVEL`] (what the template's `LogLevel` parameter sets), else `RUST_LOG`,
+/// else `info`. Does nothing when a subscriber is already installed.
 pub fn init_tracing() {
-    let filter = std::env::var(ENV_LOG_LEVEL).ok().filter(|v| !v.trim().is_empty());
-    let filter = filter
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(true)
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .try_init();
+    let filter = crate::telemetry::logs::filter_from_env(&[ENV_LOG_LEVEL, "RUST_LOG"]);
+    let _ = tracing::subscriber::set_global_default(crate::telemetry::logs::json_subscriber(filter, std::io::stdout));
+}
+
+/// The metrics of this function: EMF lines on stdout, for the plan's pipeline and [`stage`].
+pub fn emf(plan: &Plan) -> Arc<Emf> {
+    Arc::new(Emf::stdout(&plan.name, &stage()))
 }
 
 /// The AWS SDK configuration from the environment, over rustls with the ring provider (no aws-lc,
@@ -250,11 +250,17 @@ pub fn aws_config_loader() -> aws_config::ConfigLoader {
 pub async fn run_step(plan_json: &str, function: Function, registry: Registry) -> Result<(), Error> {
     init_tracing();
     let plan = load_plan(plan_json)?;
+    let metrics = emf(&plan);
     let handler = Arc::new(StepFunction::new(plan, function, &registry)?);
     tracing::info!(function = %handler.function(), stage = %stage(), "step function ready");
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();
-        async move { Ok::<StepResponse, Error>(handler.handle(event.payload).await) }
+        let metrics = metrics.clone();
+        async move {
+            metrics.invocation(&handler.function().name());
+            let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+            Ok::<StepResponse, Error>(handler.handle(event.payload).instrument(span).await)
+        }
     }))
     .await
 }
@@ -277,15 +283,45 @@ pub async fn run_stream_processor(plan_json: &str) -> Result<(), Error> {
     let invoker = LambdaStepHandler::from_env(invoke::lambda_client(&aws_config().await), &plan)?;
     let registry = invoker_registry(&plan, Arc::new(invoker));
     let store = DynamoStore::new(client_from_env().await, &tables_from_env(&plan));
-    let engine = Arc::new(Engine::with_registry(plan, Arc::new(store), registry));
+    let metrics = emf(&plan);
+    let mut engine = Engine::with_registry(plan, Arc::new(store), registry);
+    engine.observe(metrics.clone());
+    let engine = Arc::new(engine);
     tracing::info!(stage = %stage(), "stream processor ready");
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::dynamodb::Event>| {
             let engine = engine.clone();
-            async move { Ok::<_, Error>(crate::streams::handle_event(&engine, event.payload).await) }
+            let metrics = metrics.clone();
+            async move { Ok::<_, Error>(handle_stream_invocation(&engine, &metrics, event).await) }
         },
     ))
     .await
+}
+
+/// One invocation of the stream processor: [`crate::streams::process_event`] in a span
+/// `invocation{request_id}` (the Lambda request id; each record adds `record{event_id}`, the engine
+/// `order{order_id, step}` and `attempt{step, attempt}`), the cold start and the failed records
+/// counted in `metrics`, and the partial batch response. (The engine reports its transitions to
+/// `metrics` itself when `metrics` observes it.)
+pub async fn handle_stream_invocation(
+    engine: &Engine,
+    metrics: &Emf,
+    event: lambda_runtime::LambdaEvent<aws_lambda_events::dynamodb::Event>,
+) -> aws_lambda_events::streams::DynamoDbEventResponse {
+    metrics.invocation(&Function::StreamProcessor.name());
+    let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+    let report = crate::streams::process_event(engine, &event.payload).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            records = report.records,
+            processed = report.processed,
+            ignored = report.ignored,
+            failed = report.failures.len(),
+            "batch processed"
+        );
+    });
+    metrics.batch_item_failures(report.failures.len());
+    report.response()
 }
 
 /// The `main` of the API function: logs, the embedded plan, then answers API Gateway proxy events
@@ -293,12 +329,19 @@ pub async fn run_stream_processor(plan_json: &str) -> Result<(), Error> {
 pub async fn run_api(plan_json: &str, store: Arc<dyn Store>) -> Result<(), Error> {
     init_tracing();
     let plan = load_plan(plan_json)?;
-    let api = Arc::new(crate::api::Api::new(plan, store));
+    let metrics = emf(&plan);
+    let mut api = crate::api::Api::new(plan, store);
+    api.observe(metrics.clone());
+    let api = Arc::new(api);
     tracing::info!(stage = %stage(), "API function ready");
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::apigw::ApiGatewayProxyRequest>| {
             let api = api.clone();
-            async move { Ok::<_, Error>(api::handle(&api, event).await) }
+            let metrics = metrics.clone();
+            async move {
+                metrics.invocation(&Function::Api.name());
+                Ok::<_, Error>(api::handle(&api, event).await)
+            }
         },
     ))
     .await

@@ -20,6 +20,7 @@ use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::FutureExt;
 use futures::stream::{self, StreamExt};
+use tracing::Instrument;
 
 use crate::engine::Engine;
 
@@ -139,38 +140,43 @@ async fn process_group(engine: &Engine, records: &[EventRecord], group: Vec<usiz
             outcomes.push((index, fail(format!("an earlier record of this order ({first}) failed in this batch"))));
             continue;
         }
-        let outcome = match decode_record(record) {
-            Err(e) => {
-                tracing::error!(
-                    sequence_number = %sequence_number,
-                    order_id = order_id.as_deref().unwrap_or("?"),
-                    event_id = %record.event_id,
-                    error = %e,
-                    "a stream record cannot be decoded"
-                );
-                fail(format!("the record cannot be decoded: {e}"))
-            }
-            Ok(Decoded::Ignored(why)) => {
-                tracing::debug!(sequence_number = %sequence_number, ?why, "stream record ignored");
-                Outcome::Ignored
-            }
-            Ok(Decoded::Change(change)) => match AssertUnwindSafe(engine.process(&change)).catch_unwind().await {
-                Ok(Ok(())) => Outcome::Processed,
-                Ok(Err(e)) => {
-                    tracing::warn!(sequence_number = %sequence_number, order_id = %change.order_id, error = %e, "processing failed; the record will be delivered again");
-                    fail(e.to_string())
+        let span = tracing::info_span!("record", event_id = %record.event_id, sequence_number = %sequence_number);
+        let outcome = async {
+            match decode_record(record) {
+                Err(e) => {
+                    tracing::error!(
+                        sequence_number = %sequence_number,
+                        order_id = order_id.as_deref().unwrap_or("?"),
+                        event_id = %record.event_id,
+                        error = %e,
+                        "a stream record cannot be decoded"
+                    );
+                    fail(format!("the record cannot be decoded: {e}"))
                 }
-                Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".to_owned());
-                    tracing::error!(sequence_number = %sequence_number, order_id = %change.order_id, panic = %message, "processing panicked");
-                    fail(format!("processing panicked: {message}"))
+                Ok(Decoded::Ignored(why)) => {
+                    tracing::debug!(sequence_number = %sequence_number, ?why, "stream record ignored");
+                    Outcome::Ignored
                 }
-            },
-        };
+                Ok(Decoded::Change(change)) => match AssertUnwindSafe(engine.process(&change)).catch_unwind().await {
+                    Ok(Ok(())) => Outcome::Processed,
+                    Ok(Err(e)) => {
+                        tracing::warn!(sequence_number = %sequence_number, order_id = %change.order_id, error = %e, "processing failed; the record will be delivered again");
+                        fail(e.to_string())
+                    }
+                    Err(panic) => {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "a panic".to_owned());
+                        tracing::error!(sequence_number = %sequence_number, order_id = %change.order_id, panic = %message, "processing panicked");
+                        fail(format!("processing panicked: {message}"))
+                    }
+                },
+            }
+        }
+        .instrument(span)
+        .await;
         if matches!(outcome, Outcome::Failed(_)) {
             failed = Some(sequence_number.clone());
         }

@@ -165,10 +165,19 @@ impl MonitoringContext {
             "p99",
         ));
         let namespace = metric_names::namespace(&plan.name);
+        // The dimension set the runtime's EMF lines give the order metrics (`ORDER_DIMENSIONS`).
+        let order_dimensions = json!([
+            { "Name": metric_names::DIMENSION_PIPELINE, "Value": plan.name },
+            { "Name": metric_names::DIMENSION_STAGE, "Value": reference("Stage") }
+        ]);
         let stat = |id: &str, name: &str| {
             json!({
                 "Id": id,
-                "MetricStat": { "Metric": { "Namespace": namespace, "MetricName": name }, "Period": PERIOD_S, "Stat": "Sum" },
+                "MetricStat": {
+                    "Metric": { "Namespace": namespace, "MetricName": name, "Dimensions": order_dimensions },
+                    "Period": PERIOD_S,
+                    "Stat": "Sum"
+                },
                 "ReturnData": false
             })
         };
@@ -264,6 +273,16 @@ pub fn dashboard_body(plan: &Plan) -> Value {
             .collect()
     };
     let namespace = metric_names::namespace(&plan.name);
+    // The dimension sets of the runtime's EMF lines (`telemetry::names`): Pipeline and Stage, then
+    // Step or Function.
+    let business_dims = |extra: Option<(&'static str, String)>| -> Vec<(&'static str, String)> {
+        let mut dims = vec![
+            (metric_names::DIMENSION_PIPELINE, names::sub_literal(&plan.name)),
+            (metric_names::DIMENSION_STAGE, "${Stage}".to_owned()),
+        ];
+        dims.extend(extra);
+        dims
+    };
     let per_step = |metric: &str, steps: Vec<String>, stat: &str| -> Vec<Value> {
         steps
             .iter()
@@ -271,12 +290,23 @@ pub fn dashboard_body(plan: &Plan) -> Value {
                 line(
                     &namespace,
                     metric,
-                    &[(metric_names::DIMENSION_STEP, names::sub_literal(s))],
+                    &business_dims(Some((metric_names::DIMENSION_STEP, names::sub_literal(s)))),
                     json!({ "label": names::sub_literal(s), "stat": stat }),
                 )
             })
             .collect()
     };
+    let cold_starts: Vec<Value> = functions
+        .iter()
+        .map(|f| {
+            line(
+                &namespace,
+                metric_names::COLD_STARTS,
+                &business_dims(Some((metric_names::DIMENSION_FUNCTION, names::sub_literal(&f.name())))),
+                json!({ "label": names::sub_literal(&f.name()) }),
+            )
+        })
+        .collect();
     let step_names: Vec<String> = plan.steps.iter().map(|s| s.name.clone()).collect();
     let compensation_names: Vec<String> = plan.compensations.keys().cloned().collect();
     let mut step_latency = per_step(metric_names::STEP_DURATION, step_names.clone(), "p50");
@@ -337,13 +367,28 @@ pub fn dashboard_body(plan: &Plan) -> Value {
         ),
         widget(
             "Orders",
-            metric_names::ORDER_METRICS.iter().map(|m| line(&namespace, m, &[], json!({ "label": m }))).collect(),
+            metric_names::ORDER_METRICS
+                .iter()
+                .map(|m| line(&namespace, m, &business_dims(None), json!({ "label": m })))
+                .collect(),
             "Sum",
             json!({}),
         ),
         widget("Step latency p50 / p99 (ms)", step_latency, "p99", json!({})),
         widget("Step retries", per_step(metric_names::STEP_RETRIES, step_names, "Sum"), "Sum", json!({})),
         widget("Compensations", per_step(metric_names::COMPENSATIONS, compensation_names, "Sum"), "Sum", json!({})),
+        widget(
+            "Stream records reported failed (on their way to the dead-letter queue)",
+            vec![line(
+                &namespace,
+                metric_names::BATCH_ITEM_FAILURES,
+                &business_dims(None),
+                json!({ "label": "batch item failures" }),
+            )],
+            "Sum",
+            json!({}),
+        ),
+        widget("Cold starts", cold_starts, "Sum", json!({})),
     ];
     let placed: Vec<Value> = widgets
         .into_iter()
