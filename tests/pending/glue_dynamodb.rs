@@ -1,0 +1,426 @@
+//! The built stream-processor glue binary on real DynamoDB stream records, against DynamoDB Local.
+//!
+//! The glue of `pipelines/orders.yaml` is generated and built with cargo (debug, target folder
+//! `target/glue`, shared with `build_glue`). The test creates the plan's tables on DynamoDB Local,
+//! writes an order through the runtime's `DynamoStore`, reads the orders table's stream with the
+//! DynamoDB Streams API, and hands the records (as a Lambda DynamoDB event) to the stream-processor
+//! binary through a local Lambda Runtime API. The binary talks to DynamoDB Local
+//! (`AWS_ENDPOINT_URL_DYNAMODB`) and invokes each step's function through the Lambda Invoke API
+//! (`AWS_ENDPOINT_URL_LAMBDA`), served here by a small server whose
+//! `POST /2015-03-31/functions/{name}/invocations` runs the built step binary of that function
+//! against a Runtime API of its own, as Lambda does. First the INSERT record moves the order
+//! through `validate`, then the MODIFY record that commit produced moves it through
+//! `reserve-inventory`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use orchgen::build::glue::{GlueOptions, files};
+use orchgen_runtime::lambda::{self, table_env_var};
+use orchgen_runtime::order::{Address, Customer, Item, Order, Outcome};
+use orchgen_runtime::plan::{Plan, status};
+use orchgen_runtime::store::Store;
+use orchgen_runtime::store::dynamodb::client::LOCAL_REGION;
+use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_tables, with_prefix};
+use orchgen_runtime::streams::consumer::{endpoint_sdk_config, event_record};
+use orchgen_tests::dynamodb_local::DynamoDbLocal;
+use orchgen_tests::workspace_root;
+use serde_json::{Value, json};
+
+/// The prefix of the step functions' names the stream processor invokes.
+const FUNCTION_PREFIX: &str = "shop-glue-test-";
+
+fn orders() -> Plan {
+    let path = workspace_root().join("pipelines/orders.yaml");
+    let checked = orchgen::check_file(&path).expect("the pipeline reads");
+    checked.plan.unwrap_or_else(|| panic!("orders.yaml is valid:\n{}", checked.report.render(100)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the glue
+// ---------------------------------------------------------------------------------------------
+
+/// Writes the glue of `plan` into `glue_dir`, builds its binaries with cargo (offline, with the
+/// versions of the workspace's Cargo.lock) and copies them into `<glue_dir>/bin`.
+fn build_glue(plan: &Plan, glue_dir: &Path) -> PathBuf {
+    let root = workspace_root();
+    let options = GlueOptions {
+        runtime_path: root.join("runtime").to_string_lossy().into_owned(),
+        pipeline_dir: root.join("pipelines").to_string_lossy().into_owned(),
+    };
+    for (path, text) in files(plan, &options).expect("the glue renders") {
+        let path = glue_dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create folders");
+        std::fs::write(&path, text).expect("write a glue file");
+    }
+    std::fs::copy(root.join("Cargo.lock"), glue_dir.join("Cargo.lock")).expect("copy Cargo.lock");
+    let target = root.join("target/glue");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["build", "--offline", "--bins", "--manifest-path"])
+        .arg(glue_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the glue of `{}` builds", plan.name);
+    let bin = glue_dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("create bin");
+    for function in lambda::functions(plan) {
+        let built = target.join("debug").join(function.name());
+        std::fs::copy(&built, bin.join(function.name()))
+            .unwrap_or_else(|e| panic!("{} was built: {e}", built.display()));
+    }
+    bin
+}
+
+// ---------------------------------------------------------------------------------------------
+// A local Lambda Runtime API, one per function run
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct RuntimeApi {
+    events: Mutex<VecDeque<(String, Value)>>,
+    answers: Mutex<Vec<(String, String, Value)>>,
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> axum::response::Response {
+    let event = api.events.lock().expect("lock").pop_front();
+    let Some((id, event)) = event else {
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let deadline =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() + 60_000;
+    (
+        [
+            ("lambda-runtime-aws-request-id", id),
+            ("lambda-runtime-deadline-ms", deadline.to_string()),
+            ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:glue".to_owned()),
+            ("content-type", "application/json".to_owned()),
+        ],
+        event.to_string(),
+    )
+        .into_response()
+}
+
+fn record(api: &RuntimeApi, id: &str, kind: &str, body: &[u8]) -> StatusCode {
+    let body =
+        serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    api.answers.lock().expect("lock").push((id.to_owned(), kind.to_owned(), body));
+    StatusCode::ACCEPTED
+}
+
+async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    record(&api, &id, "response", &body)
+}
+
+async fn error(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    record(&api, &id, "error", &body)
+}
+
+async fn init_error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
+    record(&api, "", "init-error", &body)
+}
+
+/// Runs `binary` as Lambda would, against a Runtime API handing out `events`, until it answered
+/// them all (or 60 s passed); returns `(kind, body)` by request id.
+async fn run_function(
+    binary: &Path,
+    env: &[(String, String)],
+    events: Vec<(String, Value)>,
+) -> BTreeMap<String, (String, Value)> {
+    let expected = events.len();
+    let api = Arc::new(RuntimeApi::default());
+    *api.events.lock().expect("lock") = events.into();
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let mut child = tokio::process::Command::new(binary)
+        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", binary.file_name().unwrap_or_default())
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("ORCHGEN_LOG_LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if api.answers.lock().expect("lock").len() >= expected {
+                return None;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let _ = child.kill().await;
+    server.abort();
+    match waited {
+        Ok(None) => {}
+        Ok(Some(status)) => panic!("{} exited with {status} before answering", binary.display()),
+        Err(_) => panic!("{} answered within 60 s", binary.display()),
+    }
+    let answers = api.answers.lock().expect("lock").clone();
+    answers.into_iter().map(|(id, kind, body)| (id, (kind, body))).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A local Lambda Invoke API running the step binaries
+// ---------------------------------------------------------------------------------------------
+
+struct Invoker {
+    bin: PathBuf,
+    /// The step and compensation functions by their deployed name.
+    functions: BTreeMap<String, String>,
+    /// The function names invoked, in order.
+    invoked: Mutex<Vec<String>>,
+    count: AtomicUsize,
+}
+
+/// `POST /2015-03-31/functions/{name}/invocations` (RequestResponse): the step binary of `name`
+/// answers the payload; a function error is reported as Lambda does (`X-Amz-Function-Error`).
+async fn invoke(State(invoker): State<Arc<Invoker>>, UrlPath(name): UrlPath<String>, body: Bytes) -> impl IntoResponse {
+    invoker.invoked.lock().expect("lock").push(name.clone());
+    let Some(binary) = invoker.functions.get(&name) else {
+        let message = json!({ "Type": "User", "message": format!("Function not found: {name}") });
+        return (StatusCode::NOT_FOUND, [("x-amzn-errortype", "ResourceNotFoundException")], message.to_string())
+            .into_response();
+    };
+    let payload: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = json!({ "Type": "User", "message": format!("Could not parse request body into json: {e}") });
+            return (
+                StatusCode::BAD_REQUEST,
+                [("x-amzn-errortype", "InvalidRequestContentException")],
+                message.to_string(),
+            )
+                .into_response();
+        }
+    };
+    let id = format!("invoke-{}", invoker.count.fetch_add(1, Ordering::Relaxed));
+    let answers = run_function(&invoker.bin.join(binary), &[], vec![(id.clone(), payload)]).await;
+    match answers.get(&id) {
+        Some((kind, body)) if kind == "response" => {
+            (StatusCode::OK, [("x-amz-executed-version", "$LATEST")], body.to_string()).into_response()
+        }
+        Some((_, body)) => (StatusCode::OK, [("x-amz-function-error", "Unhandled")], body.to_string()).into_response(),
+        None => (StatusCode::INTERNAL_SERVER_ERROR, [("x-amzn-errortype", "ServiceException")], "{}".to_owned())
+            .into_response(),
+    }
+}
+
+/// Serves the Invoke API on a loopback port; returns its URL.
+async fn serve_invoker(invoker: Arc<Invoker>) -> String {
+    let app = Router::new().route("/2015-03-31/functions/{name}/invocations", post(invoke)).with_state(invoker);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    format!("http://{address}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The orders stream
+// ---------------------------------------------------------------------------------------------
+
+/// Every record of the stream of `table` after the sequence numbers in `seen`, as Lambda event
+/// records, in shard order.
+async fn new_stream_records(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    streams: &aws_sdk_dynamodbstreams::Client,
+    table: &str,
+    seen: &mut Vec<String>,
+) -> Vec<aws_lambda_events::dynamodb::EventRecord> {
+    let described = dynamodb.describe_table().table_name(table).send().await.expect("describe the orders table");
+    let arn = described.table().and_then(|t| t.latest_stream_arn()).expect("the orders table has a stream").to_owned();
+    let stream = streams.describe_stream().stream_arn(&arn).send().await.expect("describe the stream");
+    let shards = stream.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
+    let mut out = Vec::new();
+    for shard in shards {
+        let shard_id = shard.shard_id().expect("a shard id");
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("a shard iterator");
+        let mut iterator = iterator.shard_iterator().map(str::to_owned);
+        while let Some(it) = iterator.take() {
+            let page = streams.get_records().shard_iterator(&it).send().await.expect("get records");
+            if page.records().is_empty() {
+                break;
+            }
+            for record in page.records() {
+                let sequence = record.dynamodb().and_then(|d| d.sequence_number()).unwrap_or_default().to_owned();
+                if seen.contains(&sequence) {
+                    continue;
+                }
+                seen.push(sequence);
+                out.push(event_record(record.clone(), &arn, LOCAL_REGION).expect("a stream record converts"));
+            }
+            iterator = page.next_shard_iterator().map(str::to_owned);
+        }
+    }
+    out
+}
+
+fn event(records: Vec<aws_lambda_events::dynamodb::EventRecord>) -> Value {
+    let mut event = aws_lambda_events::dynamodb::Event::default();
+    event.records = records;
+    serde_json::to_value(event).expect("the event serialises")
+}
+
+fn new_order() -> Order {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    Order {
+        order_id: ulid::Ulid::new().to_string(),
+        status: status::RECEIVED.to_owned(),
+        version: 1,
+        created_at: now.clone(),
+        updated_at: now,
+        customer: Customer {
+            customer_id: "cust-12345".to_owned(),
+            email: "ada@example.com".to_owned(),
+            name: "Ada Lovelace".to_owned(),
+        },
+        items: vec![Item { product_id: "product-1".to_owned(), quantity: 2, unit_price: 29.99 }],
+        shipping_address: Address {
+            street: "1 Analytical Way".to_owned(),
+            city: "Toronto".to_owned(),
+            state: "ON".to_owned(),
+            postal_code: "M5V 2T6".to_owned(),
+            country: "CA".to_owned(),
+        },
+        payment_method: "credit_card".to_owned(),
+        total_cents: 5998,
+        cursor: 0,
+        pending_compensations: Vec::new(),
+        failure: None,
+        charge: None,
+        shipment: None,
+        outputs: BTreeMap::new(),
+        history: Vec::new(),
+        expires_at: None,
+    }
+}
+
+fn succeeded(order: &Order, step: &str) -> bool {
+    order.history.iter().any(|h| h.step == step && h.outcome == Outcome::Succeeded)
+}
+
+#[test]
+fn the_stream_processor_binary_moves_an_order_on_dynamodb_local_record_by_record() {
+    let Some(local) = DynamoDbLocal::start() else { return };
+    let plan = orders();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let bin = build_glue(&plan, &dir.path().join("build/shop/glue"));
+
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(async {
+        let endpoint = local.endpoint_url();
+        let dynamodb = client_for_endpoint(&endpoint);
+        let tables = with_prefix(&plan.tables, "glue-");
+        ensure_tables(&dynamodb, &tables).await.expect("create the tables");
+        let store = DynamoStore::new(dynamodb.clone(), &tables);
+        store.seed_inventory(&BTreeMap::from([("product-1".to_owned(), 10)])).await.expect("seed the inventory");
+        let streams = aws_sdk_dynamodbstreams::Client::new(&endpoint_sdk_config(&endpoint, LOCAL_REGION).await);
+
+        let functions =
+            lambda::step_functions(&plan).into_iter().map(|f| (format!("{FUNCTION_PREFIX}{f}"), f.name())).collect();
+        let invoker = Arc::new(Invoker {
+            bin: bin.clone(),
+            functions,
+            invoked: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
+        });
+        let invoke_url = serve_invoker(invoker.clone()).await;
+
+        // What the template gives the stream processor, pointed at the local endpoints. The access
+        // key and region are those of the store's client: DynamoDB Local keeps one database per pair.
+        let mut env: Vec<(String, String)> = vec![
+            ("AWS_REGION".into(), LOCAL_REGION.into()),
+            ("AWS_ACCESS_KEY_ID".into(), "local".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.clone()),
+            ("AWS_ENDPOINT_URL_LAMBDA".into(), invoke_url),
+            ("ORCHGEN_FUNCTION_PREFIX".into(), FUNCTION_PREFIX.into()),
+        ];
+        for table in tables.all() {
+            env.push((table_env_var(&table.logical), table.name.clone()));
+        }
+        let processor = bin.join("stream-processor");
+
+        // INSERT: the order as the API writes it.
+        let order = new_order();
+        store.create_order(&order, None).await.expect("create the order");
+        let mut seen = Vec::new();
+        let records = new_stream_records(&dynamodb, &streams, &tables.orders.name, &mut seen).await;
+        assert_eq!(records.len(), 1, "one stream record for the new order: {records:?}");
+        assert_eq!(records[0].event_name, "INSERT");
+        let answers = run_function(&processor, &env, vec![("batch-insert".to_owned(), event(records))]).await;
+        let (kind, reply) = &answers["batch-insert"];
+        assert_eq!(kind, "response", "{reply}");
+        assert_eq!(*reply, json!({ "batchItemFailures": [] }), "no record failed");
+        let after = store.get_order(&order.order_id).await.expect("get").expect("the order exists");
+        assert_eq!(after.version, 2, "{after:?}");
+        assert_eq!(after.cursor, 1, "the order moved past validate: {after:?}");
+        assert!(succeeded(&after, "validate"), "{:?}", after.history);
+        assert_eq!(*invoker.invoked.lock().expect("lock"), [format!("{FUNCTION_PREFIX}step-validate")]);
+
+        // MODIFY: the record of that commit, read from the stream again.
+        let records = new_stream_records(&dynamodb, &streams, &tables.orders.name, &mut seen).await;
+        assert_eq!(records.len(), 1, "one new record, the commit of validate: {records:?}");
+        assert_eq!(records[0].event_name, "MODIFY");
+        let answers = run_function(&processor, &env, vec![("batch-modify".to_owned(), event(records))]).await;
+        let (kind, reply) = &answers["batch-modify"];
+        assert_eq!(kind, "response", "{reply}");
+        assert_eq!(*reply, json!({ "batchItemFailures": [] }), "no record failed");
+        let after = store.get_order(&order.order_id).await.expect("get").expect("the order exists");
+        assert_eq!(after.version, 3, "{after:?}");
+        assert!(succeeded(&after, "reserve-inventory"), "{:?}", after.history);
+        let stock = store.inventory().await.expect("inventory")["product-1"];
+        assert_eq!((stock.available, stock.reserved), (8, 2), "the reservation was committed in DynamoDB");
+        assert_eq!(
+            *invoker.invoked.lock().expect("lock"),
+            [format!("{FUNCTION_PREFIX}step-validate"), format!("{FUNCTION_PREFIX}step-reserve-inventory")]
+        );
+
+        // Delivering the same MODIFY again (at-least-once) changes nothing: the version moved on.
+        let mut replay_seen = Vec::new();
+        let all = new_stream_records(&dynamodb, &streams, &tables.orders.name, &mut replay_seen).await;
+        let modify = all.into_iter().find(|r| r.event_name == "MODIFY").expect("the MODIFY record");
+        let answers = run_function(&processor, &env, vec![("batch-replay".to_owned(), event(vec![modify]))]).await;
+        let (kind, reply) = &answers["batch-replay"];
+        assert_eq!(kind, "response", "{reply}");
+        assert_eq!(*reply, json!({ "batchItemFailures": [] }), "a stale record is not a failure");
+        let replayed = store.get_order(&order.order_id).await.expect("get").expect("the order exists");
+        assert_eq!(replayed.version, 3, "a re-delivered record writes nothing");
+        let stock = store.inventory().await.expect("inventory")["product-1"];
+        assert_eq!((stock.available, stock.reserved), (8, 2), "nothing reserved twice");
+    });
+}
