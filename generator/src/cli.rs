@@ -188,6 +188,19 @@ pub(crate) fn width() -> usize {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 40).unwrap_or(100)
 }
 
+/// The plan of `file`, its warnings printed; or the exit code after printing why there is none
+/// (2: unreadable, 1: invalid).
+fn checked_plan(file: &Path, err: &mut dyn Write) -> std::io::Result<Result<orchgen_runtime::plan::Plan, u8>> {
+    let checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err).map(Err),
+    };
+    if checked.plan.is_none() || checked.report.warning_count() > 0 {
+        write!(err, "{}", checked.report.render(width()))?;
+    }
+    Ok(checked.plan.ok_or(1))
+}
+
 fn read_error(e: &ReadError, err: &mut dyn Write) -> std::io::Result<u8> {
     writeln!(err, "error: {e}")?;
     Ok(match e {
@@ -211,17 +224,10 @@ fn validate(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Writ
 }
 
 fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let checked = match check_file(file) {
-        Ok(c) => c,
-        Err(e) => return read_error(&e, err),
+    let plan = match checked_plan(file, err)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
     };
-    let Some(plan) = checked.plan else {
-        write!(err, "{}", checked.report.render(width()))?;
-        return Ok(1);
-    };
-    if checked.report.warning_count() > 0 {
-        write!(err, "{}", checked.report.render(width()))?;
-    }
     match format {
         Format::Json => writeln!(out, "{}", plan.to_json())?,
         Format::Text => write!(out, "{}", crate::plan_text::describe(&plan))?,
@@ -236,17 +242,10 @@ fn graph(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let checked = match check_file(file) {
-        Ok(c) => c,
-        Err(e) => return read_error(&e, err),
+    let plan = match checked_plan(file, err)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
     };
-    let Some(plan) = checked.plan else {
-        write!(err, "{}", checked.report.render(width()))?;
-        return Ok(1);
-    };
-    if checked.report.warning_count() > 0 {
-        write!(err, "{}", checked.report.render(width()))?;
-    }
     let text = crate::graph::render(&plan, format);
     match out_file {
         None => write!(out, "{text}")?,
@@ -277,17 +276,10 @@ fn init(dir: &Path, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> st
 }
 
 fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let checked = match check_file(file) {
-        Ok(c) => c,
-        Err(e) => return read_error(&e, err),
+    let plan = match checked_plan(file, err)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
     };
-    let Some(plan) = checked.plan else {
-        write!(err, "{}", checked.report.render(width()))?;
-        return Ok(1);
-    };
-    if checked.report.warning_count() > 0 {
-        write!(err, "{}", checked.report.render(width()))?;
-    }
     let options = crate::build::BuildOptions::new(file, out_dir);
     let dir = options.build_dir(&plan);
     let files = match crate::build::artefacts(&plan, &options) {
@@ -357,17 +349,10 @@ fn package(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let checked = match check_file(file) {
-        Ok(c) => c,
-        Err(e) => return read_error(&e, err),
+    let plan = match checked_plan(file, err)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
     };
-    let Some(plan) = checked.plan else {
-        write!(err, "{}", checked.report.render(width()))?;
-        return Ok(1);
-    };
-    if checked.report.warning_count() > 0 {
-        write!(err, "{}", checked.report.render(width()))?;
-    }
     let options = crate::package::PackageOptions { build: crate::build::BuildOptions::new(file, out_dir), target_dir };
     match crate::package::package(&plan, &options) {
         Ok(artefacts) => {

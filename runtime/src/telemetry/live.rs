@@ -234,16 +234,21 @@ impl Inner {
         self.nodes.len() - 1
     }
 
-    fn bucket(&mut self, now: i64) -> &mut ThroughputBucket {
+    /// Applies `count` to the throughput bucket of `now`, dropping buckets older than the window.
+    fn count(&mut self, now: i64, count: impl FnOnce(&mut ThroughputBucket)) {
         let start = now - now.rem_euclid(BUCKET_SECONDS);
         while self.buckets.front().is_some_and(|b| b.start <= start - BUCKET_SECONDS * BUCKETS as i64) {
             self.buckets.pop_front();
         }
-        if self.buckets.back().is_none_or(|b| b.start < start) {
-            self.buckets.push_back(ThroughputBucket { start, created: 0, finished: 0 });
+        match self.buckets.back_mut() {
+            // A clock that went back lands in the newest bucket.
+            Some(newest) if newest.start >= start => count(newest),
+            _ => {
+                let mut bucket = ThroughputBucket { start, created: 0, finished: 0 };
+                count(&mut bucket);
+                self.buckets.push_back(bucket);
+            }
         }
-        // A clock that went back lands in the newest bucket.
-        self.buckets.back_mut().expect("a bucket was just ensured")
     }
 
     /// Moves `order_id` to `to` (or out, when `None` and `remove`).
@@ -309,7 +314,7 @@ impl LiveStats {
     fn created_at(&self, order: &Order, now: i64) {
         self.created.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.lock();
-        inner.bucket(now).created += 1;
+        inner.count(now, |b| b.created += 1);
         let at = self.position(&mut inner, order);
         inner.place(&order.order_id, at);
     }
@@ -338,7 +343,7 @@ impl LiveStats {
         let at = self.position(&mut inner, after);
         inner.place(&after.order_id, at);
         if t.became_terminal() {
-            inner.bucket(now).finished += 1;
+            inner.count(now, |b| b.finished += 1);
             let counter = match after.status.as_str() {
                 status::COMPLETED => &self.completed,
                 status::REJECTED => &self.rejected,
