@@ -367,7 +367,7 @@ fn stream(spec: &Spec) -> StreamPlan {
 fn functions(spec: &Spec) -> FunctionsPlan {
     let f = spec.functions.clone().unwrap_or_default();
     FunctionsPlan {
-        architecture: match f.architecture.unwrap_or(ArchitectureSpec::Arm64) {
+        architecture: match f.architecture.unwrap_or(ArchitectureSpec::X86_64) {
             ArchitectureSpec::Arm64 => Architecture::Arm64,
             ArchitectureSpec::X86_64 => Architecture::X86_64,
         },

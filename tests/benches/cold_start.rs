@@ -137,7 +137,7 @@ fn release_binaries(work: &Path) -> (orchgen_runtime::Plan, PathBuf) {
     let arch = if std::env::consts::ARCH == "aarch64" { "arm64" } else { "x86_64" };
     let text = std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml")).expect("orders.yaml");
     let file = work.join("orders.yaml");
-    std::fs::write(&file, text.replace("architecture: arm64", &format!("architecture: {arch}"))).expect("write");
+    std::fs::write(&file, text.replace("architecture: x86_64", &format!("architecture: {arch}"))).expect("write");
     let checked = orchgen::check_file(&file).expect("reads");
     let plan = checked.plan.expect("valid");
     let options = orchgen::package::PackageOptions {

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod dynamodb_local;
+pub mod lambda_local;
 pub mod moto;
 
 /// The workspace root.

@@ -208,7 +208,7 @@ fn the_template_holds_the_plan() {
         let p = &f["Properties"];
         assert_eq!(p["Runtime"], "provided.al2023", "{id}");
         assert_eq!(p["Handler"], "bootstrap", "{id}");
-        assert_eq!(p["Architectures"], serde_json::json!(["arm64"]), "{id}");
+        assert_eq!(p["Architectures"], serde_json::json!(["x86_64"]), "{id}");
         assert_eq!(p["TracingConfig"]["Mode"], "Active", "{id}");
         assert_eq!(p["Code"]["S3Bucket"]["Ref"], "ArtifactBucket", "{id}");
         let key = p["Code"]["S3Key"]["Ref"].as_str().expect("code key parameter");

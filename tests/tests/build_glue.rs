@@ -3,22 +3,14 @@
 //! `target/glue`), and its binaries run against a local Lambda Runtime API served by the test
 //! (`/2018-06-01/runtime/invocation/next`, `/response`, `/error`) — proof that the glue works.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use orchgen::build::glue::{GlueError, GlueOptions, files};
 use orchgen_runtime::lambda::{self, Function};
 use orchgen_runtime::plan::{HandlerPlan, Plan, StepAction};
 use orchgen_runtime::steps::StepInput;
+use orchgen_tests::lambda_local::{build_glue, invoke};
 use orchgen_tests::workspace_root;
 use serde_json::{Value, json};
 
@@ -159,174 +151,6 @@ fn bad_handlers_and_options_are_refused_with_where_and_why() {
     assert_eq!(error.to_string(), "glue option `runtime_path`: it is empty");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Building with cargo
-// ---------------------------------------------------------------------------------------------
-
-/// One glue build at a time: every glue package shares `target/glue`.
-static BUILDS: Mutex<()> = Mutex::new(());
-
-/// Writes the glue of `plan` into `glue_dir`, builds every binary with cargo, checks each exists,
-/// and copies them into `<glue_dir>/bin` (the next build may overwrite the shared target folder).
-fn build(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf {
-    let root = workspace_root();
-    let options = GlueOptions {
-        runtime_path: root.join("runtime").to_string_lossy().into_owned(),
-        pipeline_dir: relative(glue_dir, pipeline_dir),
-    };
-    let glue = files(plan, &options).expect("the glue renders");
-    for (path, text) in &glue {
-        let path = glue_dir.join(path);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create folders");
-        std::fs::write(&path, text).expect("write a glue file");
-    }
-    // The versions the workspace resolved (and built) together, so the offline build finds them.
-    std::fs::copy(root.join("Cargo.lock"), glue_dir.join("Cargo.lock")).expect("copy Cargo.lock");
-
-    let _one_at_a_time = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
-    let target = root.join("target/glue");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["build", "--offline", "--bins", "--manifest-path"])
-        .arg(glue_dir.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "the glue of `{}` builds", plan.name);
-
-    let bin = glue_dir.join("bin");
-    std::fs::create_dir_all(&bin).expect("create bin");
-    for function in lambda::functions(plan) {
-        let built = target.join("debug").join(function.name());
-        assert!(built.is_file(), "{} was built", built.display());
-        std::fs::copy(&built, bin.join(function.name())).expect("copy a binary");
-    }
-    bin
-}
-
-/// `to` relative to `from` (both absolute).
-fn relative(from: &Path, to: &Path) -> String {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
-    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
-    parts.join("/")
-}
-
-// ---------------------------------------------------------------------------------------------
-// A local Lambda Runtime API
-// ---------------------------------------------------------------------------------------------
-
-/// What the runtime API hands out and what it was told.
-#[derive(Default)]
-struct RuntimeApi {
-    /// Invocations still to hand out: request id, event.
-    events: Mutex<VecDeque<(String, Value)>>,
-    /// Answers: request id, `response` / `error` / `init-error`, body.
-    answers: Mutex<Vec<(String, String, Value)>>,
-}
-
-async fn next(State(api): State<Arc<RuntimeApi>>) -> axum::response::Response {
-    let event = api.events.lock().expect("lock").pop_front();
-    let Some((id, event)) = event else {
-        // No more work: hold the request like Lambda does between invocations.
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let deadline =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() + 60_000;
-    (
-        [
-            ("lambda-runtime-aws-request-id", id),
-            ("lambda-runtime-deadline-ms", deadline.to_string()),
-            (
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:glue-test".to_owned(),
-            ),
-            (
-                "lambda-runtime-trace-id",
-                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".to_owned(),
-            ),
-            ("content-type", "application/json".to_owned()),
-        ],
-        event.to_string(),
-    )
-        .into_response()
-}
-
-fn record(api: &RuntimeApi, id: &str, kind: &str, body: &[u8]) -> StatusCode {
-    let body =
-        serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-    api.answers.lock().expect("lock").push((id.to_owned(), kind.to_owned(), body));
-    StatusCode::ACCEPTED
-}
-
-async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
-    record(&api, &id, "response", &body)
-}
-
-async fn error(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
-    record(&api, &id, "error", &body)
-}
-
-async fn init_error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
-    record(&api, "", "init-error", &body)
-}
-
-/// Runs `binary` as Lambda would, against a runtime API handing out `events`, until it answered
-/// them all (or 60 s passed); returns the answers by request id.
-fn invoke(binary: &Path, events: Vec<(&str, Value)>) -> BTreeMap<String, (String, Value)> {
-    invoke_with(binary, &[], events)
-}
-
-/// [`invoke`] with more environment variables.
-fn invoke_with(binary: &Path, env: &[(&str, &str)], events: Vec<(&str, Value)>) -> BTreeMap<String, (String, Value)> {
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    runtime.block_on(async {
-        let api = Arc::new(RuntimeApi::default());
-        *api.events.lock().expect("lock") = events.iter().map(|(id, e)| ((*id).to_owned(), e.clone())).collect();
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(api.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let address = listener.local_addr().expect("address");
-        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-
-        let mut child = tokio::process::Command::new(binary)
-            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "glue-test")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("ORCHGEN_LOG_LEVEL", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
-        let waited = tokio::time::timeout(Duration::from_secs(60), async {
-            loop {
-                let answered = api.answers.lock().expect("lock").len();
-                if answered >= events.len() {
-                    return;
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("{} exited with {status} before answering", binary.display());
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-        child.kill().await.expect("stop the function");
-        assert!(waited.is_ok(), "{} answered within 60 s", binary.display());
-        let answers = api.answers.lock().expect("lock").clone();
-        answers.into_iter().map(|(id, kind, body)| (id, (kind, body))).collect()
-    })
-}
-
 /// An order of the pipelines, as JSON.
 fn order(payment_method: &str) -> Value {
     json!({
@@ -363,10 +187,11 @@ fn step_event(plan: &Plan, step: &str, compensation: Option<&str>, order: Value)
 fn the_orders_glue_builds_and_its_step_binaries_answer_the_runtime_api() {
     let plan = orders();
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let bin = build(&plan, &dir.path().join("build/shop/glue"), &workspace_root().join("pipelines"));
+    let bin = build_glue(&plan, &dir.path().join("build/shop/glue"), &workspace_root().join("pipelines"));
 
     let answers = invoke(
         &bin.join("step-charge-payment"),
+        &[],
         vec![
             ("req-ok", step_event(&plan, "charge-payment", None, order("credit_card"))),
             ("req-declined", step_event(&plan, "charge-payment", None, order("declined_card"))),
@@ -389,6 +214,7 @@ fn the_orders_glue_builds_and_its_step_binaries_answer_the_runtime_api() {
 
     let answers = invoke(
         &bin.join("compensation-release-inventory"),
+        &[],
         vec![("req-release", step_event(&plan, "reserve-inventory", Some("release-inventory"), order("credit_card")))],
     );
     let (kind, released) = &answers["req-release"];
@@ -445,9 +271,9 @@ fn stream_event() -> Value {
 fn the_orders_glue_api_and_stream_processor_binaries_start_and_answer() {
     let plan = orders();
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let bin = build(&plan, &dir.path().join("build/shop/glue"), &workspace_root().join("pipelines"));
+    let bin = build_glue(&plan, &dir.path().join("build/shop/glue"), &workspace_root().join("pipelines"));
 
-    let answers = invoke_with(&bin.join("stream-processor"), &AWS_ENV, vec![("req-batch", stream_event())]);
+    let answers = invoke(&bin.join("stream-processor"), &AWS_ENV, vec![("req-batch", stream_event())]);
     let (kind, batch) = &answers["req-batch"];
     assert_eq!(kind, "response", "{batch}");
     assert_eq!(*batch, json!({ "batchItemFailures": [{ "itemIdentifier": "9100000000000000000001" }] }));
@@ -457,7 +283,7 @@ fn the_orders_glue_api_and_stream_processor_binaries_start_and_answer() {
         "requestContext": { "requestId": "apigw-1", "stage": "prod", "httpMethod": "GET", "path": "/prod/nowhere" },
         "body": null, "isBase64Encoded": false
     });
-    let answers = invoke_with(&bin.join("api"), &AWS_ENV, vec![("req-api", unknown_route)]);
+    let answers = invoke(&bin.join("api"), &AWS_ENV, vec![("req-api", unknown_route)]);
     let (kind, reply) = &answers["req-api"];
     assert_eq!(kind, "response", "{reply}");
     assert_eq!(reply["statusCode"], 404, "{reply}");
@@ -508,11 +334,12 @@ pub async fn forget(ctx: CustomContext) -> Result<(), StepError> {
     )
     .expect("write the crate");
 
-    let bin = build(&plan, &dir.path().join("out/shop/glue"), &project);
+    let bin = build_glue(&plan, &dir.path().join("out/shop/glue"), &project);
     let mut broken = order("credit_card");
     broken["customer"]["customer_id"] = json!("cust-broken");
     let answers = invoke(
         &bin.join("step-fraud-score"),
+        &[],
         vec![
             ("req-score", step_event(&plan, "fraud-score", None, order("credit_card"))),
             ("req-panic", step_event(&plan, "fraud-score", None, broken)),
@@ -528,6 +355,7 @@ pub async fn forget(ctx: CustomContext) -> Result<(), StepError> {
 
     let answers = invoke(
         &bin.join("compensation-forget-score"),
+        &[],
         vec![("req-forget", step_event(&plan, "fraud-score", Some("forget-score"), order("credit_card")))],
     );
     let (kind, forgot) = &answers["req-forget"];

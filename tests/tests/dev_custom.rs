@@ -55,6 +55,9 @@ fn orchgen_dev(pipeline: &Path, data_dir: &Path) -> Command {
         .arg(data_dir)
         .env("CARGO_TARGET_DIR", workspace_root().join("target/dev-host"))
         .env("CARGO_NET_OFFLINE", "true")
+        // The host build is a third cargo target: no incremental cache, line tables only (shared disk).
+        .env("CARGO_INCREMENTAL", "0")
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
     command

@@ -384,7 +384,9 @@ pub struct StreamSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionsSpec {
-    /// CPU architecture of every function (default `arm64`, cheaper per GB-second).
+    /// CPU architecture of every function (default `x86_64`, which `orchgen package` builds on the
+    /// usual x86_64 machine; `arm64` costs 20% less per GB-second but needs the aarch64 Rust target and a
+    /// cross linker, or an arm64 machine, to package).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<ArchitectureSpec>,
     /// Memory of the API and stream-processor functions in MB, 128–10240 (default 256).

@@ -1,7 +1,7 @@
 //! The built stream-processor glue binary on real DynamoDB stream records, against DynamoDB Local.
 //!
-//! The glue of `pipelines/orders.yaml` is generated and built with cargo (debug, target folder
-//! `target/glue`, shared with `build_glue`). The test creates the plan's tables on DynamoDB Local,
+//! The glue of `pipelines/orders.yaml` is generated and built with cargo
+//! (`orchgen_tests::lambda_local::build_glue`: debug, target folder `target/glue`). The test creates the plan's tables on DynamoDB Local,
 //! writes an order through the runtime's `DynamoStore`, reads the orders table's stream with the
 //! DynamoDB Streams API, and hands the records (as a Lambda DynamoDB event) to the stream-processor
 //! binary through a local Lambda Runtime API. The binary talks to DynamoDB Local
@@ -12,12 +12,10 @@
 //! through `validate`, then the MODIFY record that commit produced moves it through
 //! `reserve-inventory`.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use axum::Router;
@@ -25,8 +23,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use orchgen::build::glue::{GlueOptions, files};
+use axum::routing::post;
 use orchgen_runtime::lambda::{self, table_env_var};
 use orchgen_runtime::order::{Address, Customer, Item, Order, Outcome};
 use orchgen_runtime::plan::{Plan, status};
@@ -35,6 +32,7 @@ use orchgen_runtime::store::dynamodb::client::LOCAL_REGION;
 use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_tables, with_prefix};
 use orchgen_runtime::streams::consumer::{endpoint_sdk_config, event_record};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
+use orchgen_tests::lambda_local::{build_glue, run_function};
 use orchgen_tests::workspace_root;
 use serde_json::{Value, json};
 
@@ -45,145 +43,6 @@ fn orders() -> Plan {
     let path = workspace_root().join("pipelines/orders.yaml");
     let checked = orchgen::check_file(&path).expect("the pipeline reads");
     checked.plan.unwrap_or_else(|| panic!("orders.yaml is valid:\n{}", checked.report.render(100)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Building the glue
-// ---------------------------------------------------------------------------------------------
-
-/// Writes the glue of `plan` into `glue_dir`, builds its binaries with cargo (offline, with the
-/// versions of the workspace's Cargo.lock) and copies them into `<glue_dir>/bin`.
-fn build_glue(plan: &Plan, glue_dir: &Path) -> PathBuf {
-    let root = workspace_root();
-    let options = GlueOptions {
-        runtime_path: root.join("runtime").to_string_lossy().into_owned(),
-        pipeline_dir: root.join("pipelines").to_string_lossy().into_owned(),
-    };
-    for (path, text) in files(plan, &options).expect("the glue renders") {
-        let path = glue_dir.join(path);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create folders");
-        std::fs::write(&path, text).expect("write a glue file");
-    }
-    std::fs::copy(root.join("Cargo.lock"), glue_dir.join("Cargo.lock")).expect("copy Cargo.lock");
-    let target = root.join("target/glue");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["build", "--offline", "--bins", "--manifest-path"])
-        .arg(glue_dir.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "the glue of `{}` builds", plan.name);
-    let bin = glue_dir.join("bin");
-    std::fs::create_dir_all(&bin).expect("create bin");
-    for function in lambda::functions(plan) {
-        let built = target.join("debug").join(function.name());
-        std::fs::copy(&built, bin.join(function.name()))
-            .unwrap_or_else(|e| panic!("{} was built: {e}", built.display()));
-    }
-    bin
-}
-
-// ---------------------------------------------------------------------------------------------
-// A local Lambda Runtime API, one per function run
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Default)]
-struct RuntimeApi {
-    events: Mutex<VecDeque<(String, Value)>>,
-    answers: Mutex<Vec<(String, String, Value)>>,
-}
-
-async fn next(State(api): State<Arc<RuntimeApi>>) -> axum::response::Response {
-    let event = api.events.lock().expect("lock").pop_front();
-    let Some((id, event)) = event else {
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let deadline =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() + 60_000;
-    (
-        [
-            ("lambda-runtime-aws-request-id", id),
-            ("lambda-runtime-deadline-ms", deadline.to_string()),
-            ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:glue".to_owned()),
-            ("content-type", "application/json".to_owned()),
-        ],
-        event.to_string(),
-    )
-        .into_response()
-}
-
-fn record(api: &RuntimeApi, id: &str, kind: &str, body: &[u8]) -> StatusCode {
-    let body =
-        serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-    api.answers.lock().expect("lock").push((id.to_owned(), kind.to_owned(), body));
-    StatusCode::ACCEPTED
-}
-
-async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
-    record(&api, &id, "response", &body)
-}
-
-async fn error(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
-    record(&api, &id, "error", &body)
-}
-
-async fn init_error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
-    record(&api, "", "init-error", &body)
-}
-
-/// Runs `binary` as Lambda would, against a Runtime API handing out `events`, until it answered
-/// them all (or 60 s passed); returns `(kind, body)` by request id.
-async fn run_function(
-    binary: &Path,
-    env: &[(String, String)],
-    events: Vec<(String, Value)>,
-) -> BTreeMap<String, (String, Value)> {
-    let expected = events.len();
-    let api = Arc::new(RuntimeApi::default());
-    *api.events.lock().expect("lock") = events.into();
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-    let address = listener.local_addr().expect("address");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-    let mut child = tokio::process::Command::new(binary)
-        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", binary.file_name().unwrap_or_default())
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("ORCHGEN_LOG_LEVEL", "warn")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            if api.answers.lock().expect("lock").len() >= expected {
-                return None;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    let _ = child.kill().await;
-    server.abort();
-    match waited {
-        Ok(None) => {}
-        Ok(Some(status)) => panic!("{} exited with {status} before answering", binary.display()),
-        Err(_) => panic!("{} answered within 60 s", binary.display()),
-    }
-    let answers = api.answers.lock().expect("lock").clone();
-    answers.into_iter().map(|(id, kind, body)| (id, (kind, body))).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,7 +196,7 @@ fn the_stream_processor_binary_moves_an_order_on_dynamodb_local_record_by_record
     let Some(local) = DynamoDbLocal::start() else { return };
     let plan = orders();
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let bin = build_glue(&plan, &dir.path().join("build/shop/glue"));
+    let bin = build_glue(&plan, &dir.path().join("build/shop/glue"), &workspace_root().join("pipelines"));
 
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     runtime.block_on(async {

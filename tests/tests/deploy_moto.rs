@@ -35,15 +35,15 @@ fn orchgen_bin() -> PathBuf {
     dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// The reference pipeline, copied into `dir` (with `x86_64` functions on an x86_64 machine, which
-/// cannot build arm64 without a cross toolchain) and optionally edited.
+/// The reference pipeline, copied into `dir` (declared for this machine's architecture, which is the
+/// one it can package) and optionally edited.
 fn pipeline(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let text =
         std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml")).expect("orders.yaml is readable");
     let mut text = text;
-    if std::env::consts::ARCH == "x86_64" {
-        assert!(text.contains("architecture: arm64"), "orders.yaml declares its architecture");
-        text = text.replace("architecture: arm64", "architecture: x86_64");
+    if std::env::consts::ARCH == "aarch64" {
+        assert!(text.contains("architecture: x86_64"), "orders.yaml declares its architecture");
+        text = text.replace("architecture: x86_64", "architecture: arm64");
     }
     let text = edit(text);
     std::fs::create_dir_all(dir).expect("the pipeline folder is created");
