@@ -127,6 +127,22 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Estimate the pipeline's monthly AWS cost, and that of the seed's design and of Step Functions
+    /// Standard running the same steps, with a line per service and the cost per million orders.
+    Cost {
+        /// The pipeline file.
+        #[arg(default_value = DEFAULT_PIPELINE)]
+        file: PathBuf,
+        /// Orders a month (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        orders_per_month: u64,
+        /// `GET` listing requests a month (an operator's page; the seed's design scans the table for each).
+        #[arg(long, default_value_t = crate::cost::assumptions::DEFAULT_LIST_REQUESTS_PER_MONTH)]
+        list_requests_per_month: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -170,6 +186,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Redrive(args) => crate::deploy::command::redrive(args, out, err),
         Command::Orders(args) => crate::orders::run(args, out, err),
         Command::Graph { file, format, out: out_file } => graph(&file, format, out_file.as_deref(), out, err),
+        Command::Cost { file, orders_per_month, list_requests_per_month, format } => {
+            cost(&file, orders_per_month, list_requests_per_month, format, out, err)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
             Ok(0)
@@ -221,6 +240,32 @@ fn validate(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Writ
         Format::Text => write!(err, "{}", report.render(width()))?,
     }
     Ok(if report.has_errors() { 1 } else { 0 })
+}
+
+fn cost(
+    file: &Path,
+    orders_per_month: u64,
+    list_requests_per_month: u64,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let plan = match checked_plan(file, err)? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
+    let estimate = match crate::cost::estimate(&plan, orders_per_month, list_requests_per_month) {
+        Ok(estimate) => estimate,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(1);
+        }
+    };
+    match format {
+        Format::Json => writeln!(out, "{}", crate::cost::render::json(&estimate))?,
+        Format::Text => write!(out, "{}", crate::cost::render::text(&estimate))?,
+    }
+    Ok(0)
 }
 
 fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {

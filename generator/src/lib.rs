@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod cost;
 pub mod deploy;
 pub mod dev;
 pub mod diagnostic;

@@ -14,62 +14,11 @@
 //! stale binary fails the test with the command to run instead of testing yesterday's code: build it
 //! first with `cargo build -p orchgen` (`cargo build --workspace` does too).
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::SystemTime;
-
 use orchgen::source::SourceFile;
 use orchgen_runtime::Plan;
+use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use serde_json::Value;
-
-/// The `orchgen` executable under test (see the module documentation).
-fn orchgen_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
-        }
-        if let Some(path) = std::env::var_os("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
-        }
-        let exe = std::env::current_exe().expect("the test executable has a path");
-        let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-        if dir.ends_with("deps") {
-            dir.pop();
-        }
-        let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
-        let build = "build it first with `cargo build -p orchgen` (with `--release` for a release test run); \
-                     Cargo does not build a dependency's binary for `cargo test -p orchgen-tests`";
-        let Ok(built) = std::fs::metadata(&bin).and_then(|m| m.modified()) else {
-            panic!("the orchgen binary {} does not exist: {build}", bin.display());
-        };
-        if let Some(input) = changed_input(&bin, built) {
-            panic!("the orchgen binary {} is older than its source {}: {build}", bin.display(), input.display());
-        }
-        bin
-    })
-}
-
-/// An input of `bin` (as listed by Cargo's dep-info file `<bin>.d`) changed or removed after `built`.
-fn changed_input(bin: &Path, built: SystemTime) -> Option<PathBuf> {
-    let dep_info = std::fs::read_to_string(bin.with_extension("d")).ok()?;
-    let (_, inputs) = dep_info.lines().next()?.split_once(": ")?;
-    let mut paths = vec![String::new()];
-    let mut chars = inputs.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&' ') => paths.last_mut()?.push(chars.next()?),
-            ' ' => paths.push(String::new()),
-            c => paths.last_mut()?.push(c),
-        }
-    }
-    paths
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| workspace_root().join(p))
-        .find(|path| std::fs::metadata(path).and_then(|m| m.modified()).map_or(true, |modified| modified > built))
-}
 
 /// `orchgen` with the workspace root as current directory and a fixed terminal width.
 fn orchgen() -> assert_cmd::Command {

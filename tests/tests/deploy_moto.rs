@@ -16,24 +16,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use orchgen_tests::moto::MotoServer;
+use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use serde_json::{Value, json};
 
 const STAGE: &str = "test";
 const REGION: &str = "us-east-1";
-
-/// The `orchgen` binary next to this test (`cargo build --workspace --bins` builds it first).
-fn orchgen_bin() -> PathBuf {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX))
-}
 
 /// The reference pipeline, copied into `dir` (declared for this machine's architecture, which is the
 /// one it can package) and optionally edited.

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -24,21 +25,6 @@ use serde_json::{Value, json};
 const START_TIMEOUT: Duration = Duration::from_secs(1200);
 /// Until an order is terminal.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// The `orchgen` binary next to this test's folder (`cargo build -p orchgen` builds it).
-fn orchgen_bin() -> PathBuf {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.is_file(), "{} does not exist: build it first with `cargo build -p orchgen`", bin.display());
-    bin
-}
 
 fn fixture() -> PathBuf {
     workspace_root().join("tests/fixtures/custom-dev/pipeline.yaml")

@@ -12,29 +12,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use serde_json::{Value, json};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
-
-fn orchgen_bin() -> PathBuf {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "the orchgen binary {} does not exist: build it first with `cargo build -p orchgen`",
-        bin.display()
-    );
-    bin
-}
 
 /// `orchgen dev` on a free port; killed when dropped.
 struct Dev {

@@ -10,13 +10,13 @@
 //! renders and converts to JSON; a plan round-trips through JSON.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use orchgen::source::SourceFile;
 use orchgen::{Checked, check_source};
 use orchgen_runtime::Plan;
+use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -653,55 +653,6 @@ fn every_line_of_the_reference_pipeline_can_go() {
 }
 
 // ------------------------------------------------------------------------------------------ the binary
-
-/// The `orchgen` executable: `CARGO_BIN_EXE_orchgen`, else the one next to this test executable,
-/// which must be newer than its inputs. Cargo does not build a dependency's binary for this crate's
-/// tests; see `tests/tests/cli.rs` for the reasoning. Build it with `cargo build -p orchgen`.
-fn orchgen_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen").map(PathBuf::from) {
-            return path;
-        }
-        if let Some(path) = std::env::var_os("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
-        }
-        let exe = std::env::current_exe().expect("the test executable has a path");
-        let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-        if dir.ends_with("deps") {
-            dir.pop();
-        }
-        let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
-        let build = "build it first with `cargo build -p orchgen`";
-        let Ok(built) = std::fs::metadata(&bin).and_then(|m| m.modified()) else {
-            panic!("the orchgen binary {} does not exist: {build}", bin.display());
-        };
-        if let Some(input) = changed_input(&bin, built) {
-            panic!("the orchgen binary {} is older than its source {}: {build}", bin.display(), input.display());
-        }
-        bin
-    })
-}
-
-/// An input of `bin` (from Cargo's dep-info file `<bin>.d`) changed or removed after `built`.
-fn changed_input(bin: &Path, built: SystemTime) -> Option<PathBuf> {
-    let dep_info = std::fs::read_to_string(bin.with_extension("d")).ok()?;
-    let (_, inputs) = dep_info.lines().next()?.split_once(": ")?;
-    let mut paths = vec![String::new()];
-    let mut chars = inputs.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&' ') => paths.last_mut()?.push(chars.next()?),
-            ' ' => paths.push(String::new()),
-            c => paths.last_mut()?.push(c),
-        }
-    }
-    paths
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| workspace_root().join(p))
-        .find(|path| std::fs::metadata(path).and_then(|m| m.modified()).map_or(true, |modified| modified > built))
-}
 
 /// Runs `orchgen validate <file>` from the workspace root; (exit code, stderr). Never 101 (a panic).
 fn validate_with_cli(file: &Path) -> (i32, String) {

@@ -3,14 +3,15 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+pub use orchgen_tests::orchgen_bin;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
@@ -23,53 +24,6 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// The terminal statuses.
 pub const TERMINAL: [&str; 4] = ["COMPLETED", "REJECTED", "FAILED", "CANCELLED"];
-
-/// The orchgen binary (`CARGO_BIN_EXE_orchgen`, else next to this test executable, checked fresh
-/// against its dep-info file; build it first with `cargo build -p orchgen`).
-pub fn orchgen_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
-        }
-        if let Some(path) = std::env::var_os("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
-        }
-        let exe = std::env::current_exe().expect("the test executable has a path");
-        let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-        if dir.ends_with("deps") {
-            dir.pop();
-        }
-        let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
-        let build = "build it first with `cargo build -p orchgen`";
-        let Ok(built) = std::fs::metadata(&bin).and_then(|m| m.modified()) else {
-            panic!("the orchgen binary {} does not exist: {build}", bin.display());
-        };
-        if let Some(input) = changed_input(&bin, built) {
-            panic!("the orchgen binary {} is older than its source {}: {build}", bin.display(), input.display());
-        }
-        bin
-    })
-}
-
-fn changed_input(bin: &Path, built: SystemTime) -> Option<PathBuf> {
-    let dep_info = std::fs::read_to_string(bin.with_extension("d")).ok()?;
-    let (_, inputs) = dep_info.lines().next()?.split_once(": ")?;
-    let mut paths = vec![String::new()];
-    let mut chars = inputs.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&' ') => paths.last_mut()?.push(chars.next()?),
-            ' ' => paths.push(String::new()),
-            c => paths.last_mut()?.push(c),
-        }
-    }
-    paths
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| workspace_root().join(p))
-        .find(|path| std::fs::metadata(path).and_then(|m| m.modified()).map_or(true, |modified| modified > built))
-}
 
 /// A running `orchgen dev` (killed when dropped).
 pub struct Server {

@@ -82,3 +82,85 @@ impl Capacity {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item sizes and capacity units by DynamoDB's documented rules (what `orchgen cost` sizes with).
+// ---------------------------------------------------------------------------------------------
+
+/// Bytes of one write capacity unit: a standard write of up to 1 KB costs 1 WCU.
+pub const WRITE_UNIT_BYTES: u64 = 1024;
+/// Bytes of one read capacity unit: a strongly consistent read of up to 4 KB costs 1 RCU (half for
+/// an eventually consistent read).
+pub const READ_UNIT_BYTES: u64 = 4096;
+/// Overhead DynamoDB adds to every global secondary index entry when sizing it.
+pub const INDEX_ENTRY_OVERHEAD_BYTES: u64 = 100;
+
+/// The size of an attribute value by DynamoDB's rules: strings and binaries their length in bytes;
+/// numbers 1 byte plus 1 per two significant digits; booleans and nulls 1 byte; maps and lists 3
+/// bytes plus, per element, 1 byte plus its name and value; sets the sum of their elements.
+pub fn value_size(value: &aws_sdk_dynamodb::types::AttributeValue) -> u64 {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    match value {
+        V::S(s) => s.len() as u64,
+        V::N(n) => number_size(n),
+        V::B(b) => b.as_ref().len() as u64,
+        V::Bool(_) | V::Null(_) => 1,
+        V::Ss(set) => set.iter().map(|s| s.len() as u64).sum(),
+        V::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        V::Bs(set) => set.iter().map(|b| b.as_ref().len() as u64).sum(),
+        V::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<u64>(),
+        V::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() as u64 + value_size(v)).sum::<u64>(),
+        _ => 0,
+    }
+}
+
+/// The size of a number attribute: 1 byte plus 1 byte per two significant digits (leading and
+/// trailing zeroes trimmed).
+pub fn number_size(number: &str) -> u64 {
+    let digits: String = number.chars().take_while(|c| *c != 'e' && *c != 'E').filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1) as u64;
+    1 + significant.div_ceil(2)
+}
+
+/// The size of an item: the sum over its attributes of the name's length and the value's size.
+pub fn item_size(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> u64 {
+    item.iter().map(|(name, value)| name.len() as u64 + value_size(value)).sum()
+}
+
+/// Write units of one standard write of an item of `bytes` (at least 1); a transactional write costs
+/// twice this.
+pub fn write_units(bytes: u64) -> u64 {
+    bytes.div_ceil(WRITE_UNIT_BYTES).max(1)
+}
+
+/// Read units of reading one item of `bytes` with GetItem (at least 1 for a strongly consistent
+/// read; half for an eventually consistent one).
+pub fn read_units(bytes: u64, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(READ_UNIT_BYTES).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_documented_rules() {
+        assert_eq!(number_size("0"), 2);
+        assert_eq!(number_size("12345"), 4);
+        assert_eq!(number_size("-1200.00"), 2);
+        assert_eq!(value_size(&V::S("héllo".into())), 6);
+        let map = V::M(HashMap::from([("ab".to_owned(), V::Bool(true))]));
+        assert_eq!(value_size(&map), 3 + 1 + 2 + 1);
+        let item = HashMap::from([("id".to_owned(), V::S("x".repeat(1021))), ("n".to_owned(), V::N("7".into()))]);
+        assert_eq!(item_size(&item), 2 + 1021 + 1 + 2);
+        assert_eq!(write_units(item_size(&item)), 2);
+        assert_eq!(write_units(0), 1);
+        assert_eq!(read_units(4096, true), 1.0);
+        assert_eq!(read_units(4097, false), 1.0);
+    }
+}

@@ -1,0 +1,812 @@
+//! `orchgen cost`: the monthly AWS cost of a pipeline, from its [`Plan`], and of two alternatives
+//! under the same model.
+//!
+//! The model has three inputs:
+//! 1. **what one order does**, measured, not guessed: [`simulate`] drives a representative order
+//!    through the runtime (API, engine, memory store) and records every store call; [`dynamo`] sizes
+//!    the DynamoDB requests `DynamoStore` sends for those calls by DynamoDB's documented rules;
+//! 2. **the prices**, dated, in one table: [`prices::PRICES`];
+//! 3. **the assumptions** nothing can measure offline (durations, log volume, API traffic), named
+//!    constants in [`assumptions`], each with its reason.
+//!
+//! It is applied to three designs of the same pipeline:
+//! - **orchgen**: API Gateway (REST: plans declare no HTTP API) → the API Lambda → DynamoDB; the
+//!   stream processor Lambda per batch of stream records, calling each step's Lambda synchronously
+//!   and committing one TransactWriteItems per move;
+//! - **the seed's design** (the Python/CDK app orchgen descends from, /work/shared/seed): a REST API,
+//!   Python Lambdas for the API, the stream processor and every step, a plain write per status change
+//!   and per effect, no indexes (listing scans the table);
+//! - **AWS Step Functions Standard** orchestrating the same Rust step Lambdas: the API Lambda starts
+//!   an execution, each step is a Lambda task followed by a DynamoDB UpdateItem task.
+//!
+//! Each design gets a line per service, a monthly total, the cost per million orders, and the ratios
+//! against the issue's targets. [`render`] prints it as text or JSON.
+
+pub mod assumptions;
+pub mod dynamo;
+pub mod prices;
+pub mod render;
+pub mod simulate;
+
+use orchgen_runtime::plan::{Architecture, Plan, StepAction};
+use serde::Serialize;
+
+use self::assumptions as a;
+use self::dynamo::{Access, Consistency, Usage};
+use self::prices::{PRICES, PriceTable};
+use self::simulate::Trace;
+
+pub use simulate::SimulateError;
+
+/// Target of the issue: orchgen costs at most this fraction of the seed's design.
+pub const TARGET_VS_SEED: f64 = 0.5;
+/// Target of the issue: orchgen costs at most this fraction of Step Functions Standard.
+pub const TARGET_VS_STEP_FUNCTIONS: f64 = 0.05;
+
+/// How a line's cost grows with the number of orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// Proportional to orders.
+    Linear,
+    /// Grows more slowly (stream batches fill up as the rate rises).
+    Sublinear,
+    /// Independent of orders.
+    Fixed,
+}
+
+/// One priced quantity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Line {
+    /// The service, e.g. `Lambda compute`.
+    pub service: &'static str,
+    /// What is counted, e.g. `steps: 5 × 3 ms at 256 MB`.
+    pub item: String,
+    /// How many units a month.
+    pub quantity: f64,
+    /// The unit, e.g. `requests`, `GB-s`, `WCU`.
+    pub unit: &'static str,
+    /// The price of one unit, in USD.
+    pub unit_price: f64,
+    /// `quantity × unit_price`, in USD per month.
+    pub monthly_usd: f64,
+    /// How it grows with orders.
+    pub scaling: Scaling,
+}
+
+/// One design's monthly cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Design {
+    /// `orchgen`, `seed` or `step_functions`.
+    pub id: &'static str,
+    /// Its description.
+    pub name: String,
+    /// Line per service.
+    pub lines: Vec<Line>,
+    /// Sum of the lines, USD per month.
+    pub total_monthly_usd: f64,
+    /// The total for one million orders.
+    pub per_million_orders_usd: f64,
+    /// What one order does in this design.
+    pub per_order: PerOrder,
+}
+
+/// What one order does in a design.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PerOrder {
+    /// API Gateway requests.
+    pub api_requests: u32,
+    /// Lambda invocations of the API function.
+    pub api_invocations: u32,
+    /// Stream records the processor receives (one per stored version; for the seed also the TTL
+    /// removal, which orchgen's mapping filters out).
+    pub stream_records: u32,
+    /// Step function invocations.
+    pub step_invocations: u32,
+    /// Step Functions state transitions.
+    pub state_transitions: u32,
+    /// DynamoDB write requests.
+    pub dynamodb_write_requests: u32,
+    /// DynamoDB write units, indexes included.
+    pub dynamodb_write_units: f64,
+    /// DynamoDB read requests.
+    pub dynamodb_read_requests: u32,
+    /// DynamoDB read units.
+    pub dynamodb_read_units: f64,
+    /// Every DynamoDB request with its units.
+    pub dynamodb_requests: Vec<dynamo::Request>,
+}
+
+/// A cost ratio against its target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ratio {
+    /// E.g. `orchgen / seed`.
+    pub name: &'static str,
+    /// The ratio of the totals.
+    pub value: f64,
+    /// The issue's target (at most).
+    pub target: f64,
+    /// Whether the target is met.
+    pub met: bool,
+}
+
+/// The estimate for one pipeline and volume.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    /// The pipeline.
+    pub pipeline: String,
+    /// Orders per month.
+    pub orders_per_month: u64,
+    /// `GET {path}` listing requests per month.
+    pub list_requests_per_month: u64,
+    /// The prices used.
+    pub prices: PriceTable,
+    /// The three designs: `orchgen`, `seed`, `step_functions`.
+    pub designs: Vec<Design>,
+    /// `orchgen / seed` and `orchgen / step_functions`.
+    pub ratios: Vec<Ratio>,
+    /// Stream records per orchgen processor invocation at this volume.
+    pub batch_fill: f64,
+    /// The assumptions, by name.
+    pub assumptions: Vec<a::Assumption>,
+    /// Remarks: what the model leaves out, alternatives (HTTP API).
+    pub notes: Vec<String>,
+}
+
+impl Estimate {
+    /// The design with this id.
+    pub fn design(&self, id: &str) -> Option<&Design> {
+        self.designs.iter().find(|d| d.id == id)
+    }
+}
+
+/// Why no estimate could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    /// No orders.
+    #[error("--orders-per-month must be at least 1")]
+    NoOrders,
+    /// The simulation failed.
+    #[error(transparent)]
+    Simulate(#[from] SimulateError),
+}
+
+/// Stream records per processor invocation (see [`a::STREAM_POLLS_PER_SECOND`]): with a batching
+/// window `W`, what arrives in `W` (at least 1); without one, the mean number of records of a poll
+/// that finds any, `λT / (1 − e^(−λT))` for Poisson arrivals at `λ` records/s per shard and a poll
+/// every `T`; at most the batch size. Shards: one per [`a::STREAM_RECORDS_PER_SHARD_PER_SECOND`].
+pub fn batch_fill(records_per_month: f64, batch_size: u32, batching_window_s: u32) -> f64 {
+    let rate = records_per_month / a::SECONDS_PER_MONTH;
+    let shards = (rate / a::STREAM_RECORDS_PER_SHARD_PER_SECOND).ceil().max(1.0);
+    let per_shard = rate / shards;
+    let fill = if batching_window_s > 0 {
+        per_shard * f64::from(batching_window_s)
+    } else {
+        let x = per_shard / a::STREAM_POLLS_PER_SECOND;
+        if x < 1e-9 { 1.0 } else { x / (1.0 - (-x).exp()) }
+    };
+    fill.clamp(1.0, f64::from(batch_size.max(1)))
+}
+
+/// GB-seconds of `invocations` of `ms` each at `memory_mb` (Lambda bills per 1 ms, at least 1 ms).
+pub fn gb_seconds(invocations: f64, ms: f64, memory_mb: u32) -> f64 {
+    invocations * ms.max(1.0).ceil() / 1000.0 * f64::from(memory_mb) / 1024.0
+}
+
+fn line(
+    service: &'static str,
+    item: String,
+    quantity: f64,
+    unit: &'static str,
+    unit_price: f64,
+    scaling: Scaling,
+) -> Line {
+    Line { service, item, quantity, unit, unit_price, monthly_usd: quantity * unit_price, scaling }
+}
+
+fn design(id: &'static str, name: String, lines: Vec<Line>, orders: f64, per_order: PerOrder) -> Design {
+    let total: f64 = lines.iter().map(|l| l.monthly_usd).sum();
+    Design { id, name, total_monthly_usd: total, per_million_orders_usd: total / orders * 1e6, lines, per_order }
+}
+
+/// The memory of the function running `name` (a step's own, else the shared setting).
+fn memory_of(plan: &Plan, name: &str) -> u32 {
+    plan.step(name).map_or(plan.functions.memory_mb, |s| s.memory_mb)
+}
+
+/// Estimates the monthly cost of `plan` for `orders_per_month` orders.
+pub fn estimate(plan: &Plan, orders_per_month: u64, list_requests_per_month: u64) -> Result<Estimate, CostError> {
+    if orders_per_month == 0 {
+        return Err(CostError::NoOrders);
+    }
+    let trace = simulate::simulate(plan)?;
+    Ok(estimate_from_trace(plan, &trace, orders_per_month, list_requests_per_month))
+}
+
+/// The estimate from an already simulated order (see [`estimate`]).
+pub fn estimate_from_trace(
+    plan: &Plan,
+    trace: &Trace,
+    orders_per_month: u64,
+    list_requests_per_month: u64,
+) -> Estimate {
+    let p = &PRICES;
+    let n = orders_per_month as f64;
+    let lists = list_requests_per_month as f64;
+    let api_requests = 1 + trace.api_reads.len() as u32;
+    // orchgen's event source mapping filters out the records of TTL removals (build/cloudformation.rs
+    // `stream_filter_patterns`): its processor gets one record per stored version. The seed's mapping
+    // has no filter: it also gets the removal of every expired order.
+    let stream_records = trace.records;
+    let seed_stream_records = trace.records + u32::from(plan.tables.orders.ttl.is_some());
+    let fill = batch_fill(n * f64::from(stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
+    let seed_fill =
+        batch_fill(n * f64::from(seed_stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
+    let attempts = trace.attempts();
+    let steps = attempts.len() as u32;
+    let retention_months = plan.tables.orders.ttl.as_ref().map_or(a::RETENTION_WITHOUT_TTL_DAYS, |t| f64::from(t.days))
+        / (a::SECONDS_PER_MONTH / 86_400.0);
+    let gb_s = p.lambda_gb_second(plan.functions.architecture);
+    let arch = match plan.functions.architecture {
+        Architecture::Arm64 => "arm64",
+        Architecture::X86_64 => "x86_64",
+    };
+
+    let orchgen_usage = dynamo::usage(
+        trace,
+        Access {
+            transactional: true,
+            indexes: true,
+            processing_read: Some(Consistency::Strong),
+            api_read: Consistency::Strong,
+        },
+    );
+    let seed_usage = dynamo::usage(
+        trace,
+        Access {
+            transactional: false,
+            indexes: false,
+            processing_read: Some(Consistency::Eventual),
+            api_read: Consistency::Eventual,
+        },
+    );
+    let sfn_usage = dynamo::usage(
+        trace,
+        Access { transactional: false, indexes: true, processing_read: None, api_read: Consistency::Strong },
+    );
+    let page = plan.api.default_limit.max(1);
+    let index_list_units = dynamo::index_listing_units(trace, page);
+    let retained_orders = n * retention_months;
+    let scan_units = dynamo::scan_units(retained_orders, seed_usage.order_item_bytes);
+
+    // ---------------------------------------------------------------- orchgen
+    let processor_invocations = n * f64::from(stream_records) / fill;
+    let step_ms: f64 = attempts.iter().map(|_| a::RUST_STEP_MS).sum();
+    let engine_reads = trace.engine_reads.len() as f64;
+    let transitions = trace.transitions.len() as f64;
+    let processor_ms_per_order = engine_reads * a::DYNAMODB_READ_MS
+        + transitions * a::DYNAMODB_TRANSACTION_MS
+        + f64::from(steps) * a::LAMBDA_INVOKE_OVERHEAD_MS
+        + step_ms;
+    let processor_gb_s =
+        processor_invocations * a::RUST_PROCESSOR_BATCH_MS / 1000.0 * f64::from(plan.functions.memory_mb) / 1024.0
+            + gb_seconds(n, processor_ms_per_order, plan.functions.memory_mb);
+    let step_gb_s: f64 = attempts.iter().map(|s| gb_seconds(n, a::RUST_STEP_MS, memory_of(plan, s))).sum();
+    let api_invocations = n * f64::from(api_requests);
+    let mut orchgen_lines = vec![
+        line(
+            "API Gateway",
+            format!("REST API: {api_requests} requests per order (POST + GET)"),
+            api_invocations,
+            "requests",
+            p.api_rest_request,
+            Scaling::Linear,
+        ),
+        line(
+            "API Gateway",
+            format!("REST API: {list_requests_per_month} listings"),
+            lists,
+            "requests",
+            p.api_rest_request,
+            Scaling::Fixed,
+        ),
+        line(
+            "Lambda requests",
+            "API function: orders".into(),
+            api_invocations,
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
+        line(
+            "Lambda requests",
+            format!("stream processor: {stream_records} records per order, {fill:.2} per batch"),
+            processor_invocations,
+            "requests",
+            p.lambda_request,
+            Scaling::Sublinear,
+        ),
+        line(
+            "Lambda requests",
+            format!("step functions: {steps} per order"),
+            n * f64::from(steps),
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!("API function: {} ms at {} MB ({arch})", a::RUST_API_MS, plan.functions.memory_mb),
+            gb_seconds(api_invocations, a::RUST_API_MS, plan.functions.memory_mb),
+            "GB-s",
+            gb_s,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!("API function: listings, {} ms each", a::RUST_LIST_MS),
+            gb_seconds(lists, a::RUST_LIST_MS, plan.functions.memory_mb),
+            "GB-s",
+            gb_s,
+            Scaling::Fixed,
+        ),
+        line(
+            "Lambda compute",
+            format!(
+                "stream processor: {processor_ms_per_order:.0} ms per order + {} ms per batch at {} MB",
+                a::RUST_PROCESSOR_BATCH_MS,
+                plan.functions.memory_mb
+            ),
+            processor_gb_s,
+            "GB-s",
+            gb_s,
+            Scaling::Sublinear,
+        ),
+        line(
+            "Lambda compute",
+            format!("step functions: {steps} × {} ms at their memory", a::RUST_STEP_MS),
+            step_gb_s,
+            "GB-s",
+            gb_s,
+            Scaling::Linear,
+        ),
+    ];
+    orchgen_lines.extend(dynamodb_lines(&orchgen_usage, n, retention_months, "TransactWriteItems, 2 × per KB"));
+    orchgen_lines.push(line(
+        "DynamoDB reads",
+        format!("listing: Query of a keys-only index + BatchGetItem of {page}"),
+        lists * index_list_units,
+        "RCU",
+        p.dynamodb_read_unit,
+        Scaling::Fixed,
+    ));
+    orchgen_lines.push(line(
+        "DynamoDB Streams",
+        "GetRecords by the Lambda trigger (free)".into(),
+        processor_invocations,
+        "requests",
+        p.dynamodb_stream_read_by_lambda,
+        Scaling::Sublinear,
+    ));
+    orchgen_lines.push(line(
+        "SQS",
+        "dead-letter queue: messages only for failed batches".into(),
+        0.0,
+        "requests",
+        p.sqs_request,
+        Scaling::Linear,
+    ));
+    let orchgen_log_bytes = api_invocations * a::LAMBDA_PLATFORM_LOG_BYTES
+        + n * trace.api_log_bytes as f64
+        + processor_invocations * (a::LAMBDA_PLATFORM_LOG_BYTES + a::RUST_PROCESSOR_BATCH_LOG_BYTES)
+        + n * trace.engine_log_bytes as f64
+        + n * f64::from(steps) * (a::LAMBDA_PLATFORM_LOG_BYTES + a::RUST_STEP_LOG_BYTES);
+    orchgen_lines.push(line(
+        "CloudWatch Logs",
+        format!(
+            "ingestion: {} B per order of JSON logs + EMF (measured) + Lambda platform lines",
+            trace.api_log_bytes + trace.engine_log_bytes
+        ),
+        orchgen_log_bytes / 1e9,
+        "GB",
+        p.cloudwatch_logs_ingestion_gb,
+        Scaling::Sublinear,
+    ));
+    let orchgen = design(
+        "orchgen",
+        format!("orchgen (Rust, {arch}): API + stream processor + a Lambda per step, one transaction per move"),
+        orchgen_lines,
+        n,
+        per_order(api_requests, stream_records, steps, 0, &orchgen_usage),
+    );
+
+    // ---------------------------------------------------------------- seed
+    let seed_processor_invocations = n * f64::from(seed_stream_records) / seed_fill;
+    let seed_mb = a::SEED_MEMORY_MB;
+    let mut seed_lines = vec![
+        line(
+            "API Gateway",
+            format!("REST API: {api_requests} requests per order"),
+            api_invocations,
+            "requests",
+            p.api_rest_request,
+            Scaling::Linear,
+        ),
+        line(
+            "API Gateway",
+            format!("REST API: {list_requests_per_month} listings"),
+            lists,
+            "requests",
+            p.api_rest_request,
+            Scaling::Fixed,
+        ),
+        line(
+            "Lambda requests",
+            "API function: orders".into(),
+            api_invocations,
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
+        line(
+            "Lambda requests",
+            format!("stream processor: {seed_stream_records} records per order, {seed_fill:.2} per batch"),
+            seed_processor_invocations,
+            "requests",
+            p.lambda_request,
+            Scaling::Sublinear,
+        ),
+        line(
+            "Lambda requests",
+            format!("step functions: {steps} per order"),
+            n * f64::from(steps),
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!("API function (Python): {} ms at {seed_mb} MB (x86_64)", a::PYTHON_API_MS),
+            gb_seconds(api_invocations, a::PYTHON_API_MS, seed_mb),
+            "GB-s",
+            p.lambda_gb_second_x86,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!("API function (Python): listings, {} ms each (the Scan's time excluded)", a::PYTHON_API_MS),
+            gb_seconds(lists, a::PYTHON_API_MS, seed_mb),
+            "GB-s",
+            p.lambda_gb_second_x86,
+            Scaling::Fixed,
+        ),
+        line(
+            "Lambda compute",
+            format!(
+                "stream processor (Python): {} ms per record + {} ms per batch at {seed_mb} MB",
+                a::PYTHON_PROCESSOR_RECORD_MS,
+                a::PYTHON_PROCESSOR_BATCH_MS
+            ),
+            seed_processor_invocations * a::PYTHON_PROCESSOR_BATCH_MS / 1000.0 * f64::from(seed_mb) / 1024.0
+                + gb_seconds(n, engine_reads * a::PYTHON_PROCESSOR_RECORD_MS, seed_mb),
+            "GB-s",
+            p.lambda_gb_second_x86,
+            Scaling::Sublinear,
+        ),
+        line(
+            "Lambda compute",
+            format!("step functions (Python): {steps} × {} ms at {seed_mb} MB", a::PYTHON_STEP_MS),
+            gb_seconds(n * f64::from(steps), a::PYTHON_STEP_MS, seed_mb),
+            "GB-s",
+            p.lambda_gb_second_x86,
+            Scaling::Linear,
+        ),
+    ];
+    seed_lines.extend(dynamodb_lines(&seed_usage, n, retention_months, "a write per status change and per effect"));
+    seed_lines.push(line(
+        "DynamoDB reads",
+        format!(
+            "listing: Scan of {} retained orders of {} B each",
+            render::quantity(retained_orders),
+            seed_usage.order_item_bytes
+        ),
+        lists * scan_units,
+        "RCU",
+        p.dynamodb_read_unit,
+        Scaling::Linear,
+    ));
+    seed_lines.push(line(
+        "DynamoDB Streams",
+        "GetRecords by the Lambda trigger (free)".into(),
+        seed_processor_invocations,
+        "requests",
+        p.dynamodb_stream_read_by_lambda,
+        Scaling::Sublinear,
+    ));
+    seed_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
+    let seed_log_bytes = (api_invocations + seed_processor_invocations + n * f64::from(steps))
+        * (a::LAMBDA_PLATFORM_LOG_BYTES + a::PYTHON_LOG_BYTES);
+    seed_lines.push(line(
+        "CloudWatch Logs",
+        "ingestion: function logs + Lambda platform lines".into(),
+        seed_log_bytes / 1e9,
+        "GB",
+        p.cloudwatch_logs_ingestion_gb,
+        Scaling::Sublinear,
+    ));
+    let seed = design(
+        "seed",
+        format!("the seed's design (Python {seed_mb} MB Lambdas, REST API, Scan-based listing)"),
+        seed_lines,
+        n,
+        per_order(api_requests, seed_stream_records, steps, 0, &seed_usage),
+    );
+
+    // ---------------------------------------------------------------- Step Functions Standard
+    let sfn_transitions = state_transitions(plan, trace);
+    let mut sfn_lines = vec![
+        line(
+            "API Gateway",
+            format!("REST API: {api_requests} requests per order"),
+            api_invocations,
+            "requests",
+            p.api_rest_request,
+            Scaling::Linear,
+        ),
+        line(
+            "API Gateway",
+            format!("REST API: {list_requests_per_month} listings"),
+            lists,
+            "requests",
+            p.api_rest_request,
+            Scaling::Fixed,
+        ),
+        line(
+            "Lambda requests",
+            "API function: orders".into(),
+            api_invocations,
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
+        line(
+            "Lambda requests",
+            format!("step functions: {steps} per order"),
+            n * f64::from(steps),
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!(
+                "API function: {} ms (with StartExecution) at {} MB ({arch})",
+                a::RUST_API_MS + a::START_EXECUTION_MS,
+                plan.functions.memory_mb
+            ),
+            gb_seconds(n, a::RUST_API_MS + a::START_EXECUTION_MS, plan.functions.memory_mb)
+                + gb_seconds(api_invocations - n, a::RUST_API_MS, plan.functions.memory_mb),
+            "GB-s",
+            gb_s,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!("API function: listings, {} ms each", a::RUST_LIST_MS),
+            gb_seconds(lists, a::RUST_LIST_MS, plan.functions.memory_mb),
+            "GB-s",
+            gb_s,
+            Scaling::Fixed,
+        ),
+        line(
+            "Lambda compute",
+            format!("step functions: {steps} × {} ms at their memory", a::RUST_STEP_MS),
+            step_gb_s,
+            "GB-s",
+            gb_s,
+            Scaling::Linear,
+        ),
+        line(
+            "Step Functions",
+            format!("Standard: {sfn_transitions} state transitions per order"),
+            n * f64::from(sfn_transitions),
+            "transitions",
+            p.sfn_standard_transition,
+            Scaling::Linear,
+        ),
+    ];
+    sfn_lines.extend(dynamodb_lines(&sfn_usage, n, retention_months, "UpdateItem tasks, no transactions"));
+    sfn_lines.push(line(
+        "DynamoDB reads",
+        format!("listing: Query of a keys-only index + BatchGetItem of {page}"),
+        lists * index_list_units,
+        "RCU",
+        p.dynamodb_read_unit,
+        Scaling::Fixed,
+    ));
+    sfn_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
+    let sfn_log_bytes = api_invocations * a::LAMBDA_PLATFORM_LOG_BYTES
+        + n * trace.api_log_bytes as f64
+        + n * f64::from(steps) * (a::LAMBDA_PLATFORM_LOG_BYTES + a::RUST_STEP_LOG_BYTES);
+    sfn_lines.push(line(
+        "CloudWatch Logs",
+        "ingestion: function logs (execution history is free, no log group)".into(),
+        sfn_log_bytes / 1e9,
+        "GB",
+        p.cloudwatch_logs_ingestion_gb,
+        Scaling::Linear,
+    ));
+    let sfn = design(
+        "step_functions",
+        "AWS Step Functions Standard orchestrating the same Rust step Lambdas".into(),
+        sfn_lines,
+        n,
+        per_order(api_requests, 0, steps, sfn_transitions, &sfn_usage),
+    );
+
+    let ratio = |name, a: &Design, b: &Design, target: f64| {
+        let value = if b.total_monthly_usd > 0.0 { a.total_monthly_usd / b.total_monthly_usd } else { f64::INFINITY };
+        Ratio { name, value, target, met: value <= target }
+    };
+    let ratios = vec![
+        ratio("orchgen / seed", &orchgen, &seed, TARGET_VS_SEED),
+        ratio("orchgen / step_functions", &orchgen, &sfn, TARGET_VS_STEP_FUNCTIONS),
+    ];
+    let http_saving = api_invocations * (p.api_rest_request - p.api_http_request);
+    let notes = vec![
+        format!(
+            "The plan declares a REST API (orchgen generates API Gateway REST APIs). An HTTP API would cost ${:.2} a month instead of ${:.2} for the order requests (${:.2} less; orchgen per million orders: ${:.2}).",
+            api_invocations * p.api_http_request,
+            api_invocations * p.api_rest_request,
+            http_saving,
+            (orchgen.total_monthly_usd - http_saving) / n * 1e6,
+        ),
+        format!(
+            "DynamoDB units per order are sized from the runtime's own calls for one representative order ({} versions, {} committed transitions, {} engine reads) by DynamoDB's documented rules; DynamoDB Local reports more for transactions (BENCHMARKS.md: 107 WCU per order on the reference plan) because its accounting does not follow those rules.",
+            trace.records,
+            trace.transitions.len(),
+            trace.engine_reads.len(),
+        ),
+        "Not included: fixed monthly costs of the same order for every design (dashboard $3, alarms $0.10 each, custom metrics $0.30 each), data transfer, the free tier, retries and failed orders.".into(),
+    ];
+    Estimate {
+        pipeline: plan.name.clone(),
+        orders_per_month,
+        list_requests_per_month,
+        prices: *p,
+        designs: vec![orchgen, seed, sfn],
+        ratios,
+        batch_fill: fill,
+        assumptions: a::all(),
+        notes,
+    }
+}
+
+/// The DynamoDB lines of one design.
+fn dynamodb_lines(usage: &Usage, orders: f64, retention_months: f64, how: &str) -> Vec<Line> {
+    let p = &PRICES;
+    vec![
+        line(
+            "DynamoDB writes",
+            format!("{} requests per order ({how}), {} WCU", usage.write_requests, usage.write_units),
+            orders * usage.write_units,
+            "WCU",
+            p.dynamodb_write_unit,
+            Scaling::Linear,
+        ),
+        line(
+            "DynamoDB reads",
+            format!("{} requests per order, {} RCU", usage.read_requests, usage.read_units),
+            orders * usage.read_units,
+            "RCU",
+            p.dynamodb_read_unit,
+            Scaling::Linear,
+        ),
+        line(
+            "DynamoDB storage",
+            format!("{} B per order kept {:.1} months (TTL)", usage.stored_bytes, retention_months),
+            orders * retention_months * usage.stored_bytes as f64 / 1e9,
+            "GB-month",
+            p.dynamodb_storage_gb_month,
+            Scaling::Linear,
+        ),
+    ]
+}
+
+fn per_order(api: u32, records: u32, steps: u32, transitions: u32, usage: &Usage) -> PerOrder {
+    PerOrder {
+        api_requests: api,
+        api_invocations: api,
+        stream_records: records,
+        step_invocations: steps,
+        state_transitions: transitions,
+        dynamodb_write_requests: usage.write_requests,
+        dynamodb_write_units: usage.write_units,
+        dynamodb_read_requests: usage.read_requests,
+        dynamodb_read_units: usage.read_units,
+        dynamodb_requests: usage.requests.clone(),
+    }
+}
+
+/// Step Functions Standard state transitions of the traced order: the execution's start, per step a
+/// Lambda task and a DynamoDB UpdateItem task recording the status (catches lead to compensation
+/// states only on failure), a Choice after each `validate` step (valid or rejected), the final
+/// UpdateItem to COMPLETED and the Succeed state.
+pub fn state_transitions(plan: &Plan, trace: &Trace) -> u32 {
+    let choices = trace
+        .attempts()
+        .iter()
+        .filter(|s| plan.step(s).is_some_and(|st| matches!(st.action, StepAction::Validate(_))))
+        .count() as u32;
+    1 + 2 * trace.attempts().len() as u32 + choices + 1 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference_plan() -> Plan {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/orders.yaml");
+        crate::check_file(std::path::Path::new(path)).expect("readable").plan.expect("the reference plan is valid")
+    }
+
+    #[test]
+    fn batches_fill_with_the_rate_up_to_the_batch_size() {
+        // A trickle: every poll that finds a record finds one.
+        assert!((batch_fill(1.0, 100, 0) - 1.0).abs() < 1e-6);
+        // λT = 1 record per poll: 1 / (1 − e^−1) ≈ 1.582.
+        let one_per_poll = a::STREAM_POLLS_PER_SECOND * a::SECONDS_PER_MONTH;
+        assert!((batch_fill(one_per_poll, 100, 0) - 1.0 / (1.0 - (-1.0f64).exp())).abs() < 1e-9);
+        // A batching window collects what arrives in it.
+        assert!((batch_fill(10.0 * a::SECONDS_PER_MONTH, 100, 2) - 20.0).abs() < 1e-9);
+        // Never more than the batch size; more shards spread the records.
+        assert_eq!(batch_fill(500.0 * a::SECONDS_PER_MONTH, 10, 1), 10.0);
+        assert!(batch_fill(5000.0 * a::SECONDS_PER_MONTH, 10_000, 1) <= 1000.0);
+    }
+
+    #[test]
+    fn gb_seconds_bill_whole_milliseconds() {
+        assert!((gb_seconds(1000.0, 3.0, 1024) - 3.0).abs() < 1e-12);
+        assert!((gb_seconds(1000.0, 2.2, 512) - 1.5).abs() < 1e-12);
+        assert!((gb_seconds(1.0, 0.1, 1024) - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_totals_are_the_sums_of_the_lines_and_scale_with_orders() {
+        let plan = reference_plan();
+        let trace = simulate::simulate(&plan).expect("the reference order completes");
+        let small = estimate_from_trace(&plan, &trace, 1_000_000, 720);
+        let large = estimate_from_trace(&plan, &trace, 2_000_000, 720);
+        for (s, l) in small.designs.iter().zip(&large.designs) {
+            let sum: f64 = s.lines.iter().map(|l| l.monthly_usd).sum();
+            assert!((s.total_monthly_usd - sum).abs() < 1e-9, "{}", s.id);
+            assert!((s.per_million_orders_usd - s.total_monthly_usd).abs() < 1e-9);
+            for (a, b) in s.lines.iter().zip(&l.lines) {
+                assert!((a.monthly_usd - a.quantity * a.unit_price).abs() < 1e-9);
+                match a.scaling {
+                    Scaling::Linear => assert!((b.monthly_usd - 2.0 * a.monthly_usd).abs() < 1e-9, "{}", a.item),
+                    Scaling::Fixed => assert!((b.monthly_usd - a.monthly_usd).abs() < 1e-12, "{}", a.item),
+                    Scaling::Sublinear => assert!(b.monthly_usd <= 2.0 * a.monthly_usd + 1e-9, "{}", a.item),
+                }
+            }
+        }
+        let ratio = &small.ratios[0];
+        assert_eq!(ratio.met, ratio.value <= TARGET_VS_SEED);
+    }
+
+    #[test]
+    fn step_functions_count_start_tasks_choice_completion_and_end() {
+        let plan = reference_plan();
+        let trace = simulate::simulate(&plan).expect("the reference order completes");
+        // start + 5 × (Lambda task + UpdateItem task) + 1 Choice (validate) + UpdateItem COMPLETED + Succeed.
+        assert_eq!(state_transitions(&plan, &trace), 1 + 10 + 1 + 1 + 1);
+    }
+
+    #[test]
+    fn no_orders_is_refused() {
+        assert!(matches!(estimate(&reference_plan(), 0, 0), Err(CostError::NoOrders)));
+    }
+}
