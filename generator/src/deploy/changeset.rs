@@ -147,12 +147,14 @@ pub async fn create(client: &Client, request: &Request) -> Result<Prepared, Depl
         match described.status() {
             Some(ChangeSetStatus::CreateComplete) => {
                 let changes = all_changes(client, &request.stack, &id, described).await?;
-                return Ok(Prepared::Ready(ChangeSet {
-                    id,
-                    stack: request.stack.clone(),
-                    kind: kind.as_str().to_owned(),
-                    changes,
-                }));
+                let set = ChangeSet { id, stack: request.stack.clone(), kind: kind.as_str().to_owned(), changes };
+                // CloudFormation fails an UPDATE change set without changes (below); an endpoint
+                // that completes it instead gets the same answer: nothing to execute.
+                if kind == ChangeSetType::Update && set.changes.is_empty() {
+                    discard(client, &set).await?;
+                    return Ok(Prepared::NoChanges);
+                }
+                return Ok(Prepared::Ready(set));
             }
             Some(ChangeSetStatus::Failed) => {
                 let reason = described.status_reason().unwrap_or("no reason given").to_owned();
@@ -309,6 +311,19 @@ pub async fn outputs(client: &Client, stack: &str) -> Result<BTreeMap<String, St
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// The physical id of the stack's resource `logical_id` (for an SQS queue: its URL), `None` when the
+/// stack has no such resource.
+pub async fn physical_id(client: &Client, stack: &str, logical_id: &str) -> Result<Option<String>, DeployError> {
+    let out = client
+        .describe_stack_resource()
+        .stack_name(stack)
+        .logical_resource_id(logical_id)
+        .send()
+        .await
+        .map_err(aws("cloudformation DescribeStackResource"))?;
+    Ok(out.stack_resource_detail().and_then(|d| d.physical_resource_id()).map(str::to_owned))
 }
 
 /// Whether the stack has termination protection.

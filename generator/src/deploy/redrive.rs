@@ -248,15 +248,24 @@ async fn open_orders(store: &dyn Store) -> Result<Vec<orchgen_runtime::order::Or
     }
 }
 
+/// The logical id of the stream's dead-letter queue in the generated template.
+const DEAD_LETTER_QUEUE: &str = "StreamDeadLetterQueue";
+
 /// Re-processes the dead-letter queue of the stage (see the module docs).
 pub async fn redrive(plan: &Plan, options: &RedriveOptions, log: &mut Log<'_>) -> Result<RedriveReport, DeployError> {
     super::check_stage(&options.stage)?;
     let (clients, _account) = super::connect(&options.aws).await?;
     let stack = super::stack_name(plan, &options.stage);
+    // The queue's URL: the stack's output, else the physical id of the queue resource (the same
+    // URL; some CloudFormation emulators report no outputs for stacks made by change sets).
     let outputs = super::changeset::outputs(&clients.cloudformation, &stack).await?;
-    let Some(queue) = outputs.get("DeadLetterQueueUrl").cloned() else {
+    let queue = match outputs.get("DeadLetterQueueUrl") {
+        Some(url) => Some(url.clone()),
+        None => super::changeset::physical_id(&clients.cloudformation, &stack, DEAD_LETTER_QUEUE).await?,
+    };
+    let Some(queue) = queue else {
         return Err(DeployError::Config(format!(
-            "stack {stack} has no DeadLetterQueueUrl output: deploy the stage first"
+            "stack {stack} has no dead-letter queue ({DEAD_LETTER_QUEUE}): deploy the stage first"
         )));
     };
     let tables = with_prefix(&plan.tables, &format!("{}-", options.stage));
