@@ -37,7 +37,7 @@ use orchgen_runtime::store::dynamodb::{self, DynamoStore};
 use orchgen_runtime::store::sqlite::{DB_FILE, SqliteStore};
 use orchgen_runtime::streams::{StreamConsumer, StreamConsumerConfig, StreamConsumerHandle, endpoint_sdk_config};
 use orchgen_runtime::telemetry::live::LiveStats;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -397,15 +397,20 @@ async fn serve(
     };
     let driver = match backend {
         Backend::Embedded(store) => {
-            Driver::Processor(Processor::new(engine.clone(), store, ProcessorConfig::from_plan(&plan)).spawn())
+            // Like the stream consumer: a record still failing after `stream.max_retries` goes to
+            // the dead-letter file.
+            let config = ProcessorConfig {
+                dead_letter_file: Some(data_dir.join("dead-letters.jsonl")),
+                ..ProcessorConfig::from_plan(&plan)
+            };
+            Driver::Processor(Processor::new(engine.clone(), store, config).spawn())
         }
         Backend::DynamoDb(ddb) => {
             let DynamoDbBackend { sdk, consumer, .. } = *ddb;
             Driver::Stream(StreamConsumer::new(engine.clone(), &sdk, consumer).spawn())
         }
     };
-    let mut document = openapi(&plan);
-    document["servers"] = json!([{ "url": base }]);
+    let document = dev_openapi(&plan, &base);
     let mut api = Api::new(plan.clone(), store.clone());
     api.observe(live.clone());
     let state = DevState {
@@ -465,6 +470,29 @@ async fn serve(
 }
 
 /// Prints the URL (a line `listening on http://…` that tools can parse) and sample requests.
+/// The OpenAPI document of the dev server: the deployed API's document with this server as its
+/// server URL and without its security requirement, since `orchgen dev` does not enforce the API's
+/// authentication (the banner says so); a client generated from it, or a conformance tool, then
+/// describes what the dev server really does.
+fn dev_openapi(plan: &Plan, base: &str) -> Value {
+    let mut document = openapi(plan);
+    document["servers"] = json!([{ "url": base }]);
+    if let Value::Object(doc) = &mut document
+        && doc.remove("security").is_some()
+    {
+        if let Some(Value::Object(components)) = doc.get_mut("components") {
+            components.remove("securitySchemes");
+        }
+        if let Some(Value::Object(info)) = doc.get_mut("info") {
+            let description = info.get("description").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let note = "Served by `orchgen dev`, which does not enforce the API's authentication.";
+            let joined = if description.is_empty() { note.to_owned() } else { format!("{description}\n\n{note}") };
+            info.insert("description".into(), Value::String(joined));
+        }
+    }
+    document
+}
+
 fn banner(plan: &Plan, base: &str, backend: &str, data_dir: &Path, out: &mut dyn Write) -> std::io::Result<()> {
     let path = &plan.api.path;
     writeln!(out, "orchgen dev: pipeline `{}` on {backend}, data in {}", plan.name, data_dir.display())?;

@@ -115,3 +115,21 @@ fn an_invalid_or_missing_pipeline_builds_nothing() {
     assert_eq!(code, 2, "{stderr}");
     assert!(!tmp.path().join("build").exists());
 }
+
+/// `cd pipelines && orchgen build orders.yaml`: a bare file name has the current directory as its
+/// folder (the glue's path to the pipeline's crates is computed from it).
+#[test]
+fn a_bare_file_name_builds_from_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(workspace_root().join("pipelines/orders.yaml"), tmp.path().join("orders.yaml")).unwrap();
+    let output = std::process::Command::new(orchgen_tests::orchgen_bin())
+        .current_dir(tmp.path())
+        .args(["build", "orders.yaml", "--out", "build"])
+        .output()
+        .expect("orchgen runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.starts_with("built build/shop"), "{stdout}");
+    assert!(tmp.path().join("build/shop/template.json").is_file());
+    assert!(tmp.path().join("build/shop/glue/Cargo.toml").is_file());
+}

@@ -104,7 +104,11 @@ pub fn artefacts(plan: &Plan, options: &BuildOptions) -> Result<BTreeMap<PathBuf
     }
     files.insert(PathBuf::from(SCHEMA_FILE), schema);
     let glue_dir = absolute(&options.build_dir(plan).join(GLUE_DIR))?;
-    let pipeline_dir = options.pipeline_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    // `orders.yaml` has the parent "": the current directory.
+    let pipeline_dir = match options.pipeline_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let glue_options = glue::GlueOptions {
         runtime_path: relative(&glue_dir, &absolute(&options.runtime_dir)?),
         pipeline_dir: relative(&glue_dir, &absolute(&pipeline_dir)?),

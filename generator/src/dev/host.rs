@@ -98,7 +98,11 @@ impl HostOptions {
     /// Options for `pipeline_file` with the crates this orchgen was built from (or
     /// `ORCHGEN_GENERATOR_DIR` / `ORCHGEN_RUNTIME_DIR` when set).
     pub fn for_pipeline(pipeline_file: &Path) -> Result<HostOptions, HostError> {
-        let pipeline_dir = pipeline_file.parent().map(Path::to_path_buf).unwrap_or_default();
+        // `orders.yaml` has the parent "": the current directory.
+        let pipeline_dir = match pipeline_file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         Ok(HostOptions {
             generator_dir: absolute(&default_generator_dir())?,
             runtime_dir: absolute(&crate::build::default_runtime_dir())?,

@@ -16,6 +16,12 @@ use super::views::price_cents;
 pub const MAX_STRING_CHARS: usize = 256;
 /// Most items in one order.
 pub const MAX_ITEMS: usize = 1000;
+/// Largest quantity of one item.
+pub const MAX_QUANTITY: i64 = 10_000;
+/// Largest unit price, in currency units. With [`MAX_QUANTITY`] and [`MAX_ITEMS`] no order that
+/// passes the per-field checks can have a total beyond [`MAX_TOTAL_CENTS`]: every limit is one the
+/// OpenAPI document states, so a request valid against the document is never refused for its total.
+pub const MAX_UNIT_PRICE: f64 = 1_000_000.0;
 /// Largest order total, in cents (amounts stay exact as `f64` currency units below 2^53).
 pub const MAX_TOTAL_CENTS: i64 = 9_000_000_000_000_000;
 
@@ -148,9 +154,10 @@ fn walk(value: &Value, kind: Kind, path: &str, errors: &mut Vec<FieldError>) {
         },
         Kind::Quantity => match value {
             Value::Number(n) => match (n.as_i64(), n.is_u64()) {
+                (Some(q), _) if q > MAX_QUANTITY => push(errors, path, format!("must be at most {MAX_QUANTITY}")),
                 (Some(q), _) if q >= 1 => {}
                 (Some(_), _) => push(errors, path, "must be a positive integer"),
-                (None, true) => push(errors, path, "is too large"),
+                (None, true) => push(errors, path, format!("must be at most {MAX_QUANTITY}")),
                 (None, false) => push(errors, path, "must be an integer"),
             },
             other => wrong_type(errors, path, "a positive integer", other),
@@ -159,7 +166,9 @@ fn walk(value: &Value, kind: Kind, path: &str, errors: &mut Vec<FieldError>) {
             Value::Number(n) => match n.as_f64() {
                 Some(p) if !p.is_finite() => push(errors, path, "must be a finite number"),
                 Some(p) if p < 0.0 => push(errors, path, "must not be negative"),
-                Some(p) if price_cents(p).is_none() => push(errors, path, "is too large"),
+                Some(p) if p > MAX_UNIT_PRICE || price_cents(p).is_none() => {
+                    push(errors, path, format!("must be at most {MAX_UNIT_PRICE}"))
+                }
                 Some(_) => {}
                 None => push(errors, path, "must be a finite number"),
             },

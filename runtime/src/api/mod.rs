@@ -16,6 +16,8 @@ mod request;
 pub mod views;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -31,7 +33,7 @@ use crate::plan::{Plan, RouteAction, RoutePlan};
 use crate::store::Store;
 use crate::telemetry::{Observer, Observers};
 
-pub use body::{MAX_ITEMS, MAX_STRING_CHARS};
+pub use body::{MAX_ITEMS, MAX_QUANTITY, MAX_STRING_CHARS, MAX_UNIT_PRICE};
 pub use create::{MAX_IDEMPOTENCY_KEY_CHARS, request_hash};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::openapi;

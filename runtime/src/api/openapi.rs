@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::order::OrderRequest;
 use crate::plan::{AuthMode, Plan, RouteAction};
 
-use super::body::{MAX_ITEMS, MAX_STRING_CHARS};
+use super::body::{MAX_ITEMS, MAX_QUANTITY, MAX_STRING_CHARS, MAX_UNIT_PRICE};
 use super::create::MAX_IDEMPOTENCY_KEY_CHARS;
 use super::error::ErrorBody;
 use super::views::{CreatedBody, ListBody, OrderView};
@@ -160,8 +160,10 @@ fn apply_limits(schemas: &mut Map<String, Value>, plan: &Plan) {
         }
     };
     set("Item", "quantity", "minimum", json!(1));
+    set("Item", "quantity", "maximum", json!(MAX_QUANTITY));
     set("Item", "product_id", "minLength", json!(1));
     set("Item", "unit_price", "minimum", json!(0));
+    set("Item", "unit_price", "maximum", json!(MAX_UNIT_PRICE));
     set("OrderRequest", "items", "minItems", json!(1));
     set("OrderRequest", "items", "maxItems", json!(MAX_ITEMS));
     for schema in ["OrderView", "OrderSummary", "CreatedBody"] {

@@ -20,16 +20,16 @@ use crate::store::{
 
 const PLAN: &str = include_str!("../../tests/fixtures/orders.plan.json");
 
-fn plan() -> Plan {
+pub(super) fn plan() -> Plan {
     Plan::from_json(PLAN).expect("the fixture plan reads")
 }
 
-fn api() -> (Api, Arc<MemoryStore>) {
+pub(super) fn api() -> (Api, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     (Api::new(Arc::new(plan()), store.clone()), store)
 }
 
-fn seed() -> Value {
+pub(super) fn seed() -> Value {
     json!({
         "customer": { "customer_id": "cust-12345", "email": "customer@example.com", "name": "John Doe" },
         "items": [
@@ -43,7 +43,7 @@ fn seed() -> Value {
     })
 }
 
-fn request(method: Method, path: &str) -> ApiGatewayProxyRequest {
+pub(super) fn request(method: Method, path: &str) -> ApiGatewayProxyRequest {
     let mut req = ApiGatewayProxyRequest::default();
     req.http_method = method;
     req.path = Some(path.to_owned());
@@ -51,7 +51,7 @@ fn request(method: Method, path: &str) -> ApiGatewayProxyRequest {
     req
 }
 
-fn post_raw(body: &str, content_type: Option<&str>) -> ApiGatewayProxyRequest {
+pub(super) fn post_raw(body: &str, content_type: Option<&str>) -> ApiGatewayProxyRequest {
     let mut req = request(Method::POST, "/orders");
     if let Some(ct) = content_type {
         req.headers.insert("content-type", ct.parse().unwrap());
@@ -94,6 +94,11 @@ impl Reply {
 
     fn field_paths(&self) -> Vec<&str> {
         self.body["error"]["fields"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect()
+    }
+
+    fn field_messages(&self) -> BTreeMap<&str, &str> {
+        let fields = self.body["error"]["fields"].as_array().unwrap().iter();
+        fields.map(|f| (f["path"].as_str().unwrap(), f["message"].as_str().unwrap())).collect()
     }
 
     /// Asserts the one error shape and the code.
@@ -308,16 +313,23 @@ async fn structural_limits_on_items_and_the_root() {
     r.assert_error(400, "INVALID_BODY");
     assert_eq!(r.field_paths(), ["items"]);
 
-    body["items"] = json!([{ "product_id": "p", "quantity": i64::MAX, "unit_price": 1e14 }]);
+    body["items"] = json!([{ "product_id": "p", "quantity": MAX_QUANTITY + 1, "unit_price": MAX_UNIT_PRICE + 0.01 }]);
     let r = call(&api, post(&body)).await;
     r.assert_error(400, "INVALID_BODY");
-    assert_eq!(r.field_paths(), ["items[0].unit_price"]);
-    body["items"] = json!([{ "product_id": "p", "quantity": i64::MAX, "unit_price": 1 }]);
-    let r = call(&api, post(&body)).await;
-    r.assert_error(400, "INVALID_BODY");
-    assert_eq!(r.field_paths(), ["items"]);
-    body["items"] = json!([{ "product_id": "p", "quantity": u64::MAX, "unit_price": 1 }]);
-    assert_eq!(call(&api, post(&body)).await.field_paths(), ["items[0].quantity"]);
+    assert_eq!(r.field_paths(), ["items[0].quantity", "items[0].unit_price"]);
+    assert_eq!(r.field_messages()["items[0].quantity"], "must be at most 10000");
+    assert_eq!(r.field_messages()["items[0].unit_price"], "must be at most 1000000");
+    for quantity in [json!(i64::MAX), json!(u64::MAX)] {
+        body["items"] = json!([{ "product_id": "p", "quantity": quantity, "unit_price": 1 }]);
+        assert_eq!(call(&api, post(&body)).await.field_paths(), ["items[0].quantity"]);
+    }
+    // The largest order the OpenAPI document allows is accepted: no hidden limit on its total.
+    body["items"] =
+        json!(vec![json!({ "product_id": "p", "quantity": MAX_QUANTITY, "unit_price": MAX_UNIT_PRICE }); MAX_ITEMS]);
+    let mut req = post(&body);
+    req.body = Some(body.to_string());
+    let r = call(&api_big, req).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
 
     for root in ["[]", "42", "null", "\"order\""] {
         let r = call(&api, post_raw(root, Some("application/json"))).await;
@@ -646,6 +658,8 @@ fn openapi_describes_the_plan() {
 
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["Item"]["properties"]["quantity"]["minimum"], 1);
+    assert_eq!(schemas["Item"]["properties"]["quantity"]["maximum"], MAX_QUANTITY);
+    assert_eq!(schemas["Item"]["properties"]["unit_price"]["maximum"], MAX_UNIT_PRICE);
     assert_eq!(schemas["OrderRequest"]["properties"]["items"]["maxItems"], MAX_ITEMS);
     assert_eq!(schemas["Customer"]["properties"]["email"]["maxLength"], MAX_STRING_CHARS);
     assert_eq!(schemas["OrderView"]["properties"]["status"]["enum"], json!(plan.statuses));
