@@ -5,7 +5,10 @@
 //! - Records of different orders run concurrently (at most `concurrency` at once); records of one
 //!   order run one after the other, in sequence order.
 //! - A record whose processing returns `Err` (or panics) is delivered again after an exponential
-//!   delay, never skipped; the records of its order behind it wait.
+//!   delay; the records of its order behind it wait. With a `dead_letter_file` and `max_retries`,
+//!   a record still failing after `max_retries` re-deliveries is appended to that file (one JSON
+//!   line, [`DeadLetterRecord`]) and counts as done, like a Lambda event source mapping's
+//!   on-failure destination; otherwise (or when the file cannot be written) it is never skipped.
 //! - The checkpoint advances to the highest sequence number below which every record succeeded, so a
 //!   restart re-delivers only what may not have run (re-delivery is harmless: see [`Engine`]).
 //! - Idle, it polls every `poll_interval`, or sooner when a [`Notify`] it was given fires.
@@ -14,7 +17,9 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::io::Write;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +55,11 @@ pub struct ProcessorConfig {
     pub retry_max: Duration,
     /// Shortest time between two checkpoint writes (the final one is always written).
     pub checkpoint_interval: Duration,
+    /// Re-deliveries of a failing record before it is dead-lettered (only with a
+    /// `dead_letter_file`); `None` re-delivers forever.
+    pub max_retries: Option<u32>,
+    /// The JSON-lines file of the records given up on after `max_retries`; `None`: never give up.
+    pub dead_letter_file: Option<PathBuf>,
 }
 
 impl Default for ProcessorConfig {
@@ -63,16 +73,20 @@ impl Default for ProcessorConfig {
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
             checkpoint_interval: Duration::from_millis(100),
+            max_retries: None,
+            dead_letter_file: None,
         }
     }
 }
 
 impl ProcessorConfig {
-    /// The defaults, with the plan's batch size and a consumer named after the pipeline.
+    /// The defaults, with the plan's batch size and retries (`stream.max_retries`, effective once a
+    /// `dead_letter_file` is set) and a consumer named after the pipeline.
     pub fn from_plan(plan: &Plan) -> ProcessorConfig {
         ProcessorConfig {
             consumer: format!("{}-processor", plan.name),
             batch_size: (plan.stream.batch_size as usize).max(1),
+            max_retries: Some(plan.stream.max_retries),
             ..ProcessorConfig::default()
         }
     }
@@ -390,9 +404,29 @@ impl State {
             }
         };
         let Some(queue) = self.queues.get_mut(&finished.order_id) else { return };
-        match finished.result {
+        let result = match finished.result {
+            Err(error)
+                if config.dead_letter_file.is_some() && config.max_retries.is_some_and(|max| queue.failures >= max) =>
+            {
+                match dead_letter(config, &finished.order_id, &finished.sequence_number, queue.failures + 1, &error) {
+                    Ok(()) => {
+                        bump(&metrics.records_failed);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "writing the dead-letter file failed; the record stays");
+                        Err(error)
+                    }
+                }
+            }
             Ok(()) => {
                 bump(&metrics.records_processed);
+                Ok(())
+            }
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => {
                 queue.records.pop_front();
                 queue.failures = 0;
                 let seq = Seq(finished.sequence_number);
@@ -435,4 +469,67 @@ impl State {
             }
         }
     }
+}
+
+/// A record the processor gave up on after its retries: one line of the dead-letter file, with
+/// the condition, count and reason of a DynamoDB stream mapping's on-failure record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterRecord {
+    /// Format version (`1.0`).
+    pub version: String,
+    /// When the record was given up on (RFC 3339).
+    pub timestamp: String,
+    /// `RetryAttemptsExhausted`.
+    pub condition: String,
+    /// Times the record was delivered.
+    pub approximate_invoke_count: u32,
+    /// The error of the last delivery.
+    pub reason: String,
+    /// The consumer (checkpoint name) that gave up.
+    pub consumer: String,
+    /// The change record's sequence number.
+    pub sequence_number: String,
+    /// The order it is about.
+    pub order_id: String,
+}
+
+/// Appends the record to `config.dead_letter_file` (an error when there is none: keep the record).
+fn dead_letter(
+    config: &ProcessorConfig,
+    order_id: &str,
+    sequence_number: &str,
+    deliveries: u32,
+    reason: &str,
+) -> std::io::Result<()> {
+    let Some(path) = &config.dead_letter_file else {
+        return Err(std::io::Error::other("no dead-letter file is configured"));
+    };
+    let letter = DeadLetterRecord {
+        version: "1.0".to_owned(),
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        condition: "RetryAttemptsExhausted".to_owned(),
+        approximate_invoke_count: deliveries,
+        reason: reason.to_owned(),
+        consumer: config.consumer.clone(),
+        sequence_number: sequence_number.to_owned(),
+        order_id: order_id.to_owned(),
+    };
+    let mut line = serde_json::to_string(&letter).map_err(std::io::Error::other)?;
+    line.push('\n');
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(line.as_bytes())?;
+    tracing::error!(
+        order_id,
+        sequence_number,
+        deliveries,
+        %reason,
+        file = %path.display(),
+        "the record failed after every retry; sent to the dead-letter file"
+    );
+    Ok(())
 }
