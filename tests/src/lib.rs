@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+pub mod dev_server;
 pub mod dynamodb_local;
 pub mod lambda_local;
 pub mod moto;

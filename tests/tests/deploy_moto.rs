@@ -9,12 +9,11 @@
 //!
 //! The glue is release-built with `CARGO_TARGET_DIR=target/glue` (shared with the other glue tests).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use orchgen_tests::dev_server::DevProcess;
 use orchgen_tests::moto::MotoServer;
 use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
@@ -194,54 +193,23 @@ fn a_bad_stage_is_refused_before_anything_happens() {
 
 /// `orchgen dev` on the stack's tables (moto's DynamoDB and Streams), stopped on drop.
 struct Dev {
-    child: Child,
+    process: DevProcess,
     base: String,
 }
 
 impl Dev {
+    /// `orchgen dev` on the stage's tables in moto (its stream drives the engine).
     fn start(home: &Path, file: &Path, endpoint: &str) -> Dev {
         let mut command = orchgen(home);
-        let mut child = command
+        command
             .arg("dev")
             .arg(file)
             .args(["--port", "0", "--data-dir"])
             .arg(home.join("dev-data"))
             .args(["--dynamodb-endpoint", endpoint, "--table-prefix", &format!("{STAGE}-")])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(home.join("dev.log")).expect("log file"))
-            .spawn()
-            .expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(base) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(base.trim().to_owned());
-                }
-            }
-        });
-        let base = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("orchgen dev did not listen:\n{}", std::fs::read_to_string(home.join("dev.log")).unwrap_or_default())
-        });
-        Dev { child, base }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .env("RUST_LOG", "info");
+        let process = DevProcess::spawn(command, &home.join("dev.log"), Duration::from_secs(120));
+        Dev { base: process.base.clone(), process }
     }
 }
 
@@ -490,11 +458,7 @@ fn deploy_update_run_redrive_and_destroy_a_stage_on_moto() {
                 if got["status"] == "COMPLETED" {
                     break;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "order {id} did not complete: {got}\n{}",
-                    std::fs::read_to_string(home.path().join("dev.log")).unwrap_or_default()
-                );
+                assert!(Instant::now() < deadline, "order {id} did not complete: {got}\n{}", dev.process.log_tail());
                 std::thread::sleep(Duration::from_millis(200));
             }
         }

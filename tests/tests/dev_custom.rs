@@ -7,15 +7,12 @@
 //! repeated runs reuse it (the first run takes minutes). Requires the `orchgen` binary
 //! (`cargo build -p orchgen`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::orchgen_bin;
+use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -30,78 +27,28 @@ fn fixture() -> PathBuf {
     workspace_root().join("tests/fixtures/custom-dev/pipeline.yaml")
 }
 
-/// `orchgen dev` with the shared host target directory and no network.
-fn orchgen_dev(pipeline: &Path, data_dir: &Path) -> Command {
-    let mut command = Command::new(orchgen_bin());
-    command
-        .current_dir(workspace_root())
-        .args(["dev"])
-        .arg(pipeline)
-        .args(["--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .env("CARGO_TARGET_DIR", workspace_root().join("target/dev-host"))
-        .env("CARGO_NET_OFFLINE", "true")
-        // The host build is a third cargo target: no incremental cache, line tables only (shared disk).
-        .env("CARGO_INCREMENTAL", "0")
-        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null());
-    command
-}
-
 struct Server {
-    child: Child,
+    process: DevProcess,
     base: String,
-    log: PathBuf,
     client: Client,
 }
 
 impl Server {
-    /// Starts `orchgen dev <pipeline>` and waits until it listens.
+    /// Starts `orchgen dev <pipeline>` (its dev host built in `target/dev-host`) and waits until it
+    /// listens.
     fn start(pipeline: &Path, data_dir: &Path) -> Server {
-        let log = data_dir.with_extension("log");
-        let stderr = std::fs::File::create(&log).expect("the server log is created");
-        let mut child =
-            orchgen_dev(pipeline, data_dir).stdout(Stdio::piped()).stderr(stderr).spawn().expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let lines = lines.clone();
-            thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(base) = line.strip_prefix("listening on ") {
-                        let _ = tx.send(base.trim().to_owned());
-                    }
-                    lines.lock().expect("stdout lines").push(line);
-                }
-            });
-        }
-        let base = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!(
-                    "orchgen dev did not print `listening on …` within {START_TIMEOUT:?} (exit: {status:?})\nstdout:\n{}\nlog:\n{}",
-                    lines.lock().expect("stdout lines").join("\n"),
-                    tail(&log)
-                );
-            }
-        };
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        let process = DevProcess::spawn(dev_command(pipeline, data_dir), &log_path(data_dir), START_TIMEOUT);
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
-        Server { child, base, log, client }
+        Server { base: process.base.clone(), process, client }
     }
 
     fn log_tail(&self) -> String {
-        tail(&self.log)
+        self.process.log_tail()
     }
 
     /// The whole log: a cold build of the dev host prints hundreds of `Compiling` lines.
     fn log_all(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(self.process.log()).unwrap_or_default()
     }
 
     fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -154,26 +101,10 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn split(response: reqwest::blocking::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparsed": text })))
-}
-
-/// The last lines of a log file.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
 /// Two units of product-1 at 29.99 (59.98: 59 points) for `customer_id`.
@@ -251,8 +182,10 @@ fn a_compile_error_in_the_users_crate_exits_1_with_cargos_message() {
     assert_ne!(broken, source);
     std::fs::write(dir.path().join("loyalty/src/lib.rs"), broken).expect("write the source");
 
-    let output =
-        orchgen_dev(&dir.path().join("pipeline.yaml"), &dir.path().join("data")).output().expect("orchgen dev runs");
+    let output = dev_command(&dir.path().join("pipeline.yaml"), &dir.path().join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("orchgen dev runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("building the dev host for custom steps"), "{stderr}");

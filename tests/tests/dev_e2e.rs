@@ -11,15 +11,14 @@
 //! dep-info file; build it first with `cargo build -p orchgen`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
 use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
@@ -90,12 +89,9 @@ fn one_unit(product: &str, payment_method: &str) -> Value {
 // ------------------------------------------------------------------------------------------------
 
 struct Server {
-    child: Child,
+    process: DevProcess,
     base: String,
-    log: PathBuf,
     client: Client,
-    /// Everything the server printed on stdout.
-    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -106,77 +102,28 @@ impl Server {
 
     /// Like [`Server::start`], with more arguments for `orchgen dev`.
     fn start_with(pipeline: &Path, data_dir: &Path, args: &[&str]) -> Server {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let log = data_dir.with_extension(format!("{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
-        let stderr = std::fs::File::create(&log).expect("the server log is created");
-        let mut child = Command::new(orchgen_bin())
-            .current_dir(workspace_root())
-            .args(["dev"])
-            .arg(pipeline)
-            .args(["--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let lines = lines.clone();
-            thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(base) = line.strip_prefix("listening on ") {
-                        let _ = tx.send(base.trim().to_owned());
-                    }
-                    lines.lock().expect("stdout lines").push(line);
-                }
-            });
-        }
-        let base = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!(
-                    "orchgen dev did not print `listening on …` within {START_TIMEOUT:?} (exit: {status:?})\nstdout:\n{}\nlog:\n{}",
-                    lines.lock().expect("stdout lines").join("\n"),
-                    tail(&log)
-                );
-            }
-        };
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        let mut command = dev_command(pipeline, data_dir);
+        command.args(args);
+        let process = DevProcess::spawn(command, &log_path(data_dir), START_TIMEOUT);
         let client = Client::builder()
             .timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(64)
             .build()
             .expect("the HTTP client builds");
-        Server { child, base, log, client, stdout: lines }
+        Server { base: process.base.clone(), process, client }
     }
 
     /// Waits (bounded) until the server's stdout satisfies `ready`; returns it.
     fn wait_stdout(&self, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let out = self.stdout.lock().expect("stdout lines").join("\n");
-            if ready(&out) {
-                return out;
-            }
-            assert!(Instant::now() < deadline, "the server did not print what was expected:\n{out}");
-            thread::sleep(Duration::from_millis(10));
-        }
+        self.process.wait_stdout(ready, Duration::from_secs(5))
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.process.url(path)
     }
 
     fn log_tail(&self) -> String {
-        tail(&self.log)
+        self.process.log_tail()
     }
 
     fn post_raw(&self, body: String, content_type: Option<&str>, key: Option<&str>) -> (StatusCode, Value, HeaderMap) {
@@ -292,40 +239,22 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit.
     fn terminate(self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+        self.process.send_term();
         self.wait_exit()
     }
 
     /// Waits (bounded) for the server to exit; it must exit 0.
     fn wait_exit(mut self) -> ExitStatus {
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the server can be waited for") {
-                assert!(status.success(), "orchgen dev exited with {status} after SIGTERM\nlog:\n{}", self.log_tail());
-                return status;
-            }
-            if Instant::now() > deadline {
-                panic!("orchgen dev did not exit within {EXIT_TIMEOUT:?} of SIGTERM\nlog:\n{}", self.log_tail());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        let Some(status) = self.process.wait_exit(EXIT_TIMEOUT) else {
+            panic!("orchgen dev did not exit within {EXIT_TIMEOUT:?} of SIGTERM\nlog:\n{}", self.log_tail());
+        };
+        assert!(status.success(), "orchgen dev exited with {status} after SIGTERM\nlog:\n{}", self.log_tail());
+        status
     }
 
     /// SIGKILL: no chance to clean up.
     fn kill(mut self) {
-        self.child.kill().expect("the server can be killed");
-        self.child.wait().expect("the server can be waited for");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.process.kill();
     }
 }
 
@@ -335,13 +264,6 @@ fn split(response: Response) -> (StatusCode, Value, HeaderMap) {
     let text = response.text().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparsed": text }));
     (status, body, headers)
-}
-
-/// The last lines of a log file.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Runs `jobs` on `threads` threads; returns their results in job order.
@@ -803,8 +725,7 @@ fn sigterm_stops_gracefully_and_keeps_every_accepted_order() {
         thread::sleep(Duration::from_millis(5));
     }
     let status = {
-        let pid = server.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
+        server.process.send_term();
         stop.store(true, Ordering::Relaxed);
         for client in clients {
             client.join().expect("a client thread panicked");
@@ -817,7 +738,7 @@ fn sigterm_stops_gracefully_and_keeps_every_accepted_order() {
     let ids = accepted.lock().expect("accepted").clone();
     let server = Server::start(&pipeline, &data);
     check_consistency(&server, &ids, 100_000);
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let log = std::fs::read_to_string(server.process.log()).unwrap_or_default();
     assert!(!log.contains("panicked"), "{log}");
     assert_eq!(server.terminate().code(), Some(0));
 }

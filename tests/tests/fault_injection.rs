@@ -21,16 +21,15 @@
 //! `orchgen_tests::dynamodb_local`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
-use orchgen_tests::{orchgen_bin, workspace_root};
+use orchgen_tests::workspace_root;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
@@ -102,9 +101,8 @@ fn one_unit(customer_id: &str, payment_method: &str) -> Value {
 // ------------------------------------------------------------------------------------------------
 
 struct Server {
-    child: Child,
+    process: DevProcess,
     base: String,
-    log: PathBuf,
     client: Client,
 }
 
@@ -113,51 +111,15 @@ impl Server {
     /// A pipeline with custom steps builds its dev host in `target/dev-host` (shared with
     /// `dev_custom.rs`).
     fn start(pipeline: &Path, data: &Path, args: &[&str], timeout: Duration) -> Server {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let log = data.with_extension(format!("{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
-        let stderr = std::fs::File::create(&log).expect("the server log is created");
-        let mut child = Command::new(orchgen_bin())
-            .current_dir(workspace_root())
-            .arg("dev")
-            .arg(pipeline)
-            .args(["--port", "0", "--data-dir"])
-            .arg(data)
-            .args(args)
-            .env("CARGO_TARGET_DIR", workspace_root().join("target/dev-host"))
-            .env("CARGO_NET_OFFLINE", "true")
-            .env("CARGO_INCREMENTAL", "0")
-            .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(base) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(base.trim().to_owned());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(timeout) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!("orchgen dev did not listen within {timeout:?} (exit: {status:?})\nlog:\n{}", tail(&log));
-            }
-        };
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        let mut command = dev_command(pipeline, data);
+        command.args(args);
+        let process = DevProcess::spawn(command, &log_path(data), timeout);
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
-        Server { child, base, log, client }
+        Server { base: process.base.clone(), process, client }
     }
 
     fn log_tail(&self) -> String {
-        tail(&self.log)
+        self.process.log_tail()
     }
 
     fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -269,25 +231,8 @@ impl Server {
 
     /// SIGKILL: no chance to clean up.
     fn kill(mut self) {
-        self.child.kill().expect("the server can be killed");
-        self.child.wait().expect("the server can be waited for");
+        self.process.kill();
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The last lines of a log file.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -708,7 +653,7 @@ fn steps_that_panic_fail_or_time_out_are_compensated_and_a_corrupt_record_is_dea
     let server = Server::start(&faulty_pipeline(), &data, &[], HOST_START_TIMEOUT);
     faulty_steps("faulty-steps", &server);
     // The panic is caught as a failed attempt; the server stays up and its log shows the panic.
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let log = std::fs::read_to_string(server.process.log()).unwrap_or_default();
     assert!(log.contains("chaos: explode refuses customer panic-0"), "{}", server.log_tail());
     let (status, _) = server.get("/_orchgen/health");
     assert_eq!(status, StatusCode::OK);

@@ -4,14 +4,15 @@
 //!
 //! Build the binary first: `cargo build -p orchgen` (the tests find it as `tests/dev_e2e.rs` does).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
 use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use serde_json::{Value, json};
@@ -21,51 +22,20 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// `orchgen dev` on a free port; killed when dropped.
 struct Dev {
-    child: Child,
+    process: DevProcess,
     url: String,
-    log: PathBuf,
 }
 
 impl Dev {
     fn start(data_dir: &Path) -> Dev {
-        let log = data_dir.with_extension("log");
-        let stderr = std::fs::File::create(&log).expect("the server log is created");
-        let mut child = Command::new(orchgen_bin())
-            .current_dir(workspace_root())
-            .args(["dev", "pipelines/orders.yaml", "--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let Ok(url) = rx.recv_timeout(START_TIMEOUT) else {
-            let _ = child.kill();
-            panic!("orchgen dev did not listen in time:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-        };
-        Dev { child, url, log }
+        let command = dev_command(&workspace_root().join("pipelines/orders.yaml"), data_dir);
+        let process = DevProcess::spawn(command, &log_path(data_dir), START_TIMEOUT);
+        Dev { url: process.base.clone(), process }
     }
 
     /// Runs `orchgen orders --url <dev> <args>`.
     fn orders(&self, args: &[&str]) -> Output {
         orders(&self.url, args, None)
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -125,7 +95,7 @@ fn settle(dev: &Dev, id: &str) -> Value {
             Instant::now() < deadline,
             "order {id} is still {} after {SETTLE_TIMEOUT:?}\n{}",
             order["status"],
-            std::fs::read_to_string(&dev.log).unwrap_or_default()
+            std::fs::read_to_string(dev.process.log()).unwrap_or_default()
         );
         thread::sleep(Duration::from_millis(100));
     }

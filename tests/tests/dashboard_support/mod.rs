@@ -1,18 +1,14 @@
-//! What the dashboard tests share: the `orchgen dev` server helper (after tests/dev_e2e.rs), the
-//! orders they submit, and the counts the API gives.
+//! What the dashboard and conformance tests share: the `orchgen dev` server (over
+//! `orchgen_tests::dev_server`), the orders they submit, and the counts the API gives.
 
 #![allow(dead_code)] // each test binary uses a part
 
-pub use orchgen_tests::orchgen_bin;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::dev_server::{DevProcess, dev_command};
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -27,10 +23,9 @@ pub const TERMINAL: [&str; 4] = ["COMPLETED", "REJECTED", "FAILED", "CANCELLED"]
 
 /// A running `orchgen dev` (killed when dropped).
 pub struct Server {
-    child: Child,
+    process: DevProcess,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    log: PathBuf,
     /// A blocking HTTP client.
     pub client: Client,
 }
@@ -39,59 +34,21 @@ impl Server {
     /// Starts `orchgen dev pipelines/orders.yaml --port 0 --data-dir <dir>/data` and waits until it
     /// listens.
     pub fn start(dir: &Path) -> Server {
-        let log = dir.join("server.log");
-        let stderr = std::fs::File::create(&log).expect("the server log is created");
-        let mut child = Command::new(orchgen_bin())
-            .current_dir(workspace_root())
-            .arg("dev")
-            .arg(workspace_root().join("pipelines/orders.yaml"))
-            .args(["--port", "0", "--data-dir"])
-            .arg(dir.join("data"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let lines = lines.clone();
-            thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(base) = line.strip_prefix("listening on ") {
-                        let _ = tx.send(base.trim().to_owned());
-                    }
-                    lines.lock().expect("stdout lines").push(line);
-                }
-            });
-        }
-        let Ok(base) = rx.recv_timeout(START_TIMEOUT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "orchgen dev did not print `listening on …` within {START_TIMEOUT:?}\nstdout:\n{}\nlog:\n{}",
-                lines.lock().expect("stdout lines").join("\n"),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        let data = dir.join("data");
+        let command = dev_command(&workspace_root().join("pipelines/orders.yaml"), &data);
+        let process = DevProcess::spawn(command, &dir.join("server.log"), START_TIMEOUT);
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
-        Server { child, base, log, client }
+        Server { base: process.base.clone(), process, client }
     }
 
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.process.url(path)
     }
 
     /// The end of the server's log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
+        self.process.log_tail()
     }
 
     /// GET `path` as JSON.
@@ -147,13 +104,6 @@ impl Server {
             }
         }
         TERMINAL.iter().map(|s| (s.to_string(), self.api_count(s))).collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

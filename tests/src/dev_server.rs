@@ -1,0 +1,174 @@
+//! `orchgen dev` as a child process of a test: started on a free loopback port (`--port 0`), ready
+//! once it prints `listening on http://127.0.0.1:PORT`, its stdout kept line by line and its stderr
+//! (the JSON log) in a file; killed (SIGKILL), stopped (SIGTERM) or, when dropped, killed.
+//!
+//! The command carries the environment a dev host build needs (a pipeline with custom steps is
+//! compiled with cargo into `target/dev-host`, offline, with the suite's debug settings); a
+//! pipeline without custom steps ignores it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::{orchgen_bin, workspace_root};
+
+/// A running `orchgen dev`.
+pub struct DevProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    log: PathBuf,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+/// `orchgen dev <pipeline> --port 0 --data-dir <data_dir>`, run from the workspace root with
+/// `RUST_LOG=info` and the dev host's build settings; add arguments and environment, then
+/// [`DevProcess::spawn`] it.
+pub fn dev_command(pipeline: &Path, data_dir: &Path) -> Command {
+    let mut command = Command::new(orchgen_bin());
+    command
+        .current_dir(workspace_root())
+        .arg("dev")
+        .arg(pipeline)
+        .args(["--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .env("CARGO_TARGET_DIR", workspace_root().join("target/dev-host"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("CARGO_INCREMENTAL", "0")
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+        .env("RUST_LOG", "info");
+    command
+}
+
+/// A fresh log file next to `data_dir` (`data.0.log`, `data.1.log`, … : one per start, so that a
+/// restarted server does not overwrite the log of the one before).
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    static STARTS: AtomicUsize = AtomicUsize::new(0);
+    data_dir.with_extension(format!("{}.log", STARTS.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// The last `lines` lines of a file ("" when it cannot be read).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl DevProcess {
+    /// Spawns `command` (stdout piped, stderr to `log`) and waits up to `timeout` for it to listen;
+    /// panics with its output and log when it does not.
+    pub fn spawn(mut command: Command, log: &Path, timeout: Duration) -> DevProcess {
+        let stderr = std::fs::File::create(log).expect("the server log is created");
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).spawn().expect("orchgen dev starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let lines = lines.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(base) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(base.trim().to_owned());
+                    }
+                    lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+        let Ok(base) = rx.recv_timeout(timeout) else {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            panic!(
+                "orchgen dev did not print `listening on …` within {timeout:?} (exit: {status:?})\nstdout:\n{}\nlog:\n{}",
+                lines.lock().unwrap_or_else(|p| p.into_inner()).join("\n"),
+                tail(log, 60)
+            );
+        };
+        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
+        DevProcess { child, base, log: log.to_path_buf(), stdout: lines }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
+    }
+
+    /// Waits up to `timeout` until stdout satisfies `ready`; returns it.
+    pub fn wait_stdout(&self, ready: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.stdout();
+            if ready(&out) {
+                return out;
+            }
+            assert!(Instant::now() < deadline, "the server did not print what was expected:\n{out}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The log file (the server's stderr).
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// The last 60 lines of the log.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log, 60)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, then reaps it: no chance to clean up.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("the server can be killed");
+        self.child.wait().expect("the server can be waited for");
+    }
+
+    /// Sends SIGTERM (a graceful stop).
+    pub fn send_term(&self) {
+        let sent = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Its exit status once it has exited, waiting up to `timeout`; `None` while it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server can be waited for") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then [`DevProcess::wait_exit`].
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.send_term();
+        self.wait_exit(timeout)
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
