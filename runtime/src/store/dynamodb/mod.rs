@@ -13,9 +13,11 @@
 //! - A transition with no effect on another item (no stock, ledger or outbox write: e.g. after
 //!   `validate`, or the final move to `COMPLETED`) is **one conditional PutItem** of the order with
 //!   the same `version = expected` condition, at half the write units of a transaction. A failed
-//!   condition is the same [`CommitError::Conflict`] (unless the stored order is exactly this one:
-//!   the SDK retried a put that had succeeded, which a transaction's client request token makes
-//!   idempotent); a `TransactionConflict` is retried with backoff.
+//!   condition is the same [`CommitError::Conflict`] as the transaction's (and the reference
+//!   stores'), which the engine takes as "another delivery did it": so is the rare SDK retry of a
+//!   put that had in fact succeeded (a transaction's client request token would have made that
+//!   retry succeed instead; either way the order is stored once). A `TransactionConflict` is
+//!   retried with backoff.
 //! - [`Store::create_order`] is a conditional PutItem (`attribute_not_exists`) or, with an
 //!   idempotency key, one transaction of the key's record (conditional put, with its own TTL) and
 //!   the order; on a failed key condition the key's record decides between `Existing` and
@@ -415,11 +417,6 @@ impl DynamoStore {
             self.capacity.failed_write();
             match error.as_service_error() {
                 Some(e) if e.is_conditional_check_failed_exception() => {
-                    // The SDK may have retried a put that had in fact succeeded: then the stored
-                    // order is this one.
-                    if self.get_order(&order.order_id).await?.as_ref() == Some(order) {
-                        return Ok(());
-                    }
                     return Err(CommitError::Conflict {
                         order_id: order.order_id.clone(),
                         expected: transition.expected_version,
