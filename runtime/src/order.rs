@@ -110,7 +110,8 @@ pub struct Order {
     pub customer: Customer,
     /// What was ordered.
     pub items: Vec<Item>,
-    /// Where it goes.
+    /// Where it goes (empty fields are left out of the stored JSON).
+    #[serde(serialize_with = "compact::address")]
     pub shipping_address: Address,
     /// Payment method chosen by the customer.
     pub payment_method: String,
@@ -124,8 +125,8 @@ pub struct Order {
     /// Why the order did not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    /// The charge, once payment succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The charge, once payment succeeded (`refunded` is left out of the stored JSON while false).
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "compact::charge")]
     pub charge: Option<Charge>,
     /// The shipment, once fulfilled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,8 +134,9 @@ pub struct Order {
     /// Outputs of custom steps, by step name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub outputs: std::collections::BTreeMap<String, serde_json::Value>,
-    /// Every attempt of every step and compensation, in order.
-    #[serde(default)]
+    /// Every attempt of every step and compensation, in order (`attempt` is left out of the stored
+    /// JSON when it is 1).
+    #[serde(default, serialize_with = "compact::history", deserialize_with = "compact::read_history")]
     pub history: Vec<HistoryEntry>,
     /// When the order may be deleted (epoch seconds), set once it is terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,4 +258,188 @@ pub enum Outcome {
     Failed,
     /// A compensation undid a step.
     Compensated,
+}
+
+/// How an [`Order`] serialises the parts it shares with other types (the API's views among them)
+/// without the bytes that carry no information, every one of which reads back as it was: empty
+/// address fields (`#[serde(default)]` on [`Address`]), a charge's `refunded` while false (its
+/// default) and a history entry's `attempt` when it is 1 (the default of [`read_history`]). The
+/// stored order (DynamoDB's `order` attribute, SQLite's body, stream images) is smaller; those types'
+/// own JSON, and so the API's, is unchanged. Orders written before still read.
+mod compact {
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Address, Charge, HistoryEntry, Outcome};
+
+    /// The address's non-empty fields, in declaration order.
+    pub fn address<S: Serializer>(address: &Address, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = [
+            ("street", &address.street),
+            ("city", &address.city),
+            ("state", &address.state),
+            ("postal_code", &address.postal_code),
+            ("country", &address.country),
+        ];
+        let mut map = serializer.serialize_map(Some(fields.iter().filter(|(_, v)| !v.is_empty()).count()))?;
+        for (name, value) in fields.into_iter().filter(|(_, v)| !v.is_empty()) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+
+    /// A charge as [`Charge`] writes it, without `refunded` while it is false.
+    #[derive(Serialize)]
+    struct ChargeOut<'a> {
+        charge_id: &'a str,
+        amount_cents: i64,
+        currency: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        refunded: bool,
+    }
+
+    /// The charge (only called when there is one: the field skips `None`).
+    pub fn charge<S: Serializer>(charge: &Option<Charge>, serializer: S) -> Result<S::Ok, S::Error> {
+        charge
+            .as_ref()
+            .map(|c| ChargeOut {
+                charge_id: &c.charge_id,
+                amount_cents: c.amount_cents,
+                currency: &c.currency,
+                refunded: c.refunded,
+            })
+            .serialize(serializer)
+    }
+
+    fn is_first(attempt: &u32) -> bool {
+        *attempt == 1
+    }
+
+    fn first() -> u32 {
+        1
+    }
+
+    /// A history entry as [`HistoryEntry`] writes it, without `attempt` when it is 1.
+    #[derive(Serialize)]
+    struct EntryOut<'a> {
+        step: &'a str,
+        #[serde(skip_serializing_if = "is_first")]
+        attempt: u32,
+        outcome: Outcome,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: &'a Option<String>,
+        at: &'a str,
+    }
+
+    /// A history entry as stored, `attempt` 1 when absent.
+    #[derive(Deserialize)]
+    struct EntryIn {
+        step: String,
+        #[serde(default = "first")]
+        attempt: u32,
+        outcome: Outcome,
+        duration_ms: u64,
+        #[serde(default)]
+        error: Option<String>,
+        at: String,
+    }
+
+    /// The history, each entry without `attempt` 1.
+    pub fn history<S: Serializer>(history: &[HistoryEntry], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(history.iter().map(|h| EntryOut {
+            step: &h.step,
+            attempt: h.attempt,
+            outcome: h.outcome,
+            duration_ms: h.duration_ms,
+            error: &h.error,
+            at: &h.at,
+        }))
+    }
+
+    /// Reads the history, with or without `attempt` 1.
+    pub fn read_history<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<HistoryEntry>, D::Error> {
+        let entries = Vec::<EntryIn>::deserialize(deserializer)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| HistoryEntry {
+                step: e.step,
+                attempt: e.attempt,
+                outcome: e.outcome,
+                duration_ms: e.duration_ms,
+                error: e.error,
+                at: e.at,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completed() -> Order {
+        let entry = |step: &str, attempt: u32, error: Option<&str>| HistoryEntry {
+            step: step.into(),
+            attempt,
+            outcome: if error.is_some() { Outcome::Retried } else { Outcome::Succeeded },
+            duration_ms: 3,
+            error: error.map(str::to_owned),
+            at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        Order {
+            order_id: "01J".into(),
+            status: status::COMPLETED.into(),
+            version: 4,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:01.000Z".into(),
+            customer: Customer { customer_id: "c".into(), email: "c@example.com".into(), name: "C".into() },
+            items: vec![Item { product_id: "p".into(), quantity: 1, unit_price: 2.5 }],
+            shipping_address: Address { street: "1 A St".into(), country: "US".into(), ..Address::default() },
+            payment_method: "credit_card".into(),
+            total_cents: 250,
+            cursor: 2,
+            pending_compensations: Vec::new(),
+            failure: None,
+            charge: Some(Charge { charge_id: "ch".into(), amount_cents: 250, currency: "USD".into(), refunded: false }),
+            shipment: None,
+            outputs: std::collections::BTreeMap::new(),
+            history: vec![entry("charge", 1, Some("timeout")), entry("charge", 2, None)],
+            expires_at: Some(1),
+        }
+    }
+
+    #[test]
+    fn the_stored_order_leaves_out_only_what_reads_back_the_same() {
+        let order = completed();
+        let json = serde_json::to_value(&order).unwrap();
+        assert_eq!(json["shipping_address"], serde_json::json!({"street": "1 A St", "country": "US"}));
+        assert_eq!(json["charge"], serde_json::json!({"charge_id": "ch", "amount_cents": 250, "currency": "USD"}));
+        assert_eq!(json["history"][0].get("attempt"), None);
+        assert_eq!(json["history"][1]["attempt"], 2);
+        assert_eq!(serde_json::from_value::<Order>(json).unwrap(), order);
+
+        let mut refunded = order.clone();
+        refunded.charge.as_mut().unwrap().refunded = true;
+        let json = serde_json::to_value(&refunded).unwrap();
+        assert_eq!(json["charge"]["refunded"], true);
+        assert_eq!(serde_json::from_value::<Order>(json).unwrap(), refunded);
+
+        // The shared types' own JSON (what the API's views embed) keeps every field.
+        let entry = serde_json::to_value(&order.history[0]).unwrap();
+        assert_eq!(entry["attempt"], 1);
+        assert_eq!(serde_json::to_value(&order.shipping_address).unwrap()["state"], "");
+    }
+
+    #[test]
+    fn an_order_stored_with_every_field_still_reads() {
+        let order = completed();
+        let mut full = serde_json::to_value(&order).unwrap();
+        full["shipping_address"] = serde_json::to_value(&order.shipping_address).unwrap();
+        full["charge"] = serde_json::to_value(order.charge.as_ref().unwrap()).unwrap();
+        full["history"] = serde_json::to_value(&order.history).unwrap();
+        assert_eq!(full["history"][0]["attempt"], 1);
+        assert_eq!(full["charge"]["refunded"], false);
+        assert_eq!(serde_json::from_value::<Order>(full).unwrap(), order);
+    }
 }

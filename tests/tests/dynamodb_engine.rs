@@ -10,11 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
 use orchgen_runtime::Engine;
 use orchgen_runtime::order::{Address, Customer, Item, Order, Outcome};
 use orchgen_runtime::plan::{Jitter, OnFailure, Plan, RetryPlan, StepAction, StepPlan, status};
 use orchgen_runtime::steps::{StepError, StepHandler, StepInput, StepOutput};
-use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_tables, with_prefix};
+use orchgen_runtime::store::dynamodb::capacity::item_size;
+use orchgen_runtime::store::dynamodb::item::{OrderAttributes, decode_order, encode_order};
+use orchgen_runtime::store::dynamodb::{
+    CapacitySnapshot, DynamoStore, client_for_endpoint, ensure_tables, with_prefix,
+};
 use orchgen_runtime::store::{ChangeKind, ChangeRecord, Stock, Store};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
 
@@ -174,7 +179,7 @@ async fn happy_path_completes_with_one_charge_one_message_and_the_contract_item_
         .client()
         .get_item()
         .table_name(&h.store.tables().orders.name)
-        .key("order_id", aws_sdk_dynamodb::types::AttributeValue::S(order.order_id.clone()))
+        .key("order_id", AttributeValue::S(order.order_id.clone()))
         .consistent_read(true)
         .send()
         .await
@@ -355,4 +360,122 @@ async fn three_hundred_orders_for_fifty_units_complete_exactly_fifty() {
     assert_eq!(h.stock("widget").await, Stock { available: 0, reserved: 0 }, "0 oversold");
     assert_eq!(h.store.ledger_count().await.expect("ledger"), 50);
     assert_eq!(h.store.outbox(None).await.expect("outbox").len(), 50);
+}
+
+/// What one happy-path order's commits consume on DynamoDB Local, as the store records it
+/// (`ReturnConsumedCapacity = TOTAL`, `DynamoStore::capacity`), against the same moves sent as the
+/// single-Put TransactWriteItems the store used to send for them; and the stored order's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_without_effects_are_plain_puts_and_cost_fewer_write_units() {
+    let Some(h) = Harness::new(plan(), &[("product-1", 10), ("product-2", 5)], |_| {}).await else { return };
+    let order = new_order(&[("product-1", 2, 12.5), ("product-2", 1, 3.0)]);
+    let start = h.store.capacity();
+    h.store.create_order(&order, None).await.expect("create");
+    let mut total = (h.store.capacity() - start).write_units;
+    let mut image = h.order(&order.order_id).await;
+    // (order before, order after, what the commit consumed), per move.
+    let mut moves: Vec<(Order, Order, CapacitySnapshot)> = Vec::new();
+    loop {
+        let record = h.record(if image.version == 1 { ChangeKind::Insert } else { ChangeKind::Modify }, &image);
+        let before = h.store.capacity();
+        h.engine.process(&record).await.expect("process");
+        // The engine's own read is in the delta; the read-back below is not.
+        let spent = h.store.capacity() - before;
+        let now = h.order(&order.order_id).await;
+        if now.version == image.version {
+            break;
+        }
+        total += spent.write_units;
+        moves.push((image, now.clone(), spent));
+        image = now;
+    }
+    let statuses: Vec<&str> = moves.iter().map(|(_, after, _)| after.status.as_str()).collect();
+    assert_eq!(statuses, ["VALIDATED", "RESERVED", "PAID", "FULFILLED", "NOTIFIED", "COMPLETED"]);
+    for (before, after, spent) in &moves {
+        assert_eq!(spent.write_requests, 1, "{} → {}: one write request", before.status, after.status);
+        assert_eq!(spent.failed_writes, 0);
+        assert!(spent.write_units > 0.0);
+    }
+
+    // The stored item: smaller JSON, the same order.
+    let names = OrderAttributes::of(&h.store.tables().orders);
+    let item = h
+        .store
+        .client()
+        .get_item()
+        .table_name(&h.store.tables().orders.name)
+        .key("order_id", AttributeValue::S(order.order_id.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+        .expect("the item");
+    let json = item.get("order").and_then(|v| v.as_s().ok()).expect("the order as JSON").clone();
+    let done = decode_order(&item, &names).expect("the item decodes");
+    assert_eq!(done, image);
+    assert_eq!(done.shipping_address.state, "");
+    assert!(!json.contains("\"state\""), "an empty address field is left out: {json}");
+    assert!(!json.contains("\"refunded\""), "a charge not refunded says nothing of it: {json}");
+    assert!(!json.contains("\"attempt\":1"), "first attempts are not numbered: {json}");
+    let full_json = {
+        let mut value = serde_json::to_value(&done).expect("serialises");
+        value["shipping_address"] = serde_json::to_value(&done.shipping_address).expect("address");
+        value["charge"] = serde_json::to_value(done.charge.as_ref().expect("charged")).expect("charge");
+        value["history"] = serde_json::to_value(&done.history).expect("history");
+        value.to_string()
+    };
+    let mut full_item = item.clone();
+    full_item.insert("order".into(), AttributeValue::S(full_json.clone()));
+    assert_eq!(decode_order(&full_item, &names).expect("an item written with every field decodes"), done);
+    eprintln!("stored order JSON ({} B): {json}", json.len());
+    eprintln!(
+        "terminal order item: {} B (with every field written: {} B; the order JSON {} B → {} B)",
+        item_size(&item),
+        item_size(&full_item),
+        full_json.len(),
+        json.len()
+    );
+
+    // The moves without effects (after validate, and to COMPLETED), replayed as the single-Put
+    // TransactWriteItems the store sent before: the item is put back as it was before the move, then
+    // the move is sent again as a transaction under the same version condition.
+    let orders = &h.store.tables().orders.name;
+    let client = h.store.client();
+    let mut replayed_total = total;
+    for (before, after, spent) in
+        moves.iter().filter(|(_, a, _)| ["VALIDATED", "COMPLETED"].contains(&a.status.as_str()))
+    {
+        client
+            .put_item()
+            .table_name(orders)
+            .set_item(Some(encode_order(before, &names).expect("encodes")))
+            .send()
+            .await
+            .expect("restore the order before the move");
+        let put = Put::builder()
+            .table_name(orders)
+            .set_item(Some(encode_order(after, &names).expect("encodes")))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(before.version.to_string()))
+            .build()
+            .expect("a Put");
+        let out = client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .expect("the move as a transaction");
+        let transaction: f64 = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum();
+        eprintln!(
+            "{} → {}: PutItem {} WCU, as a TransactWriteItems {transaction} WCU",
+            before.status, after.status, spent.write_units
+        );
+        assert!(spent.write_units < transaction, "{} → {}", before.status, after.status);
+        replayed_total += transaction - spent.write_units;
+    }
+    eprintln!("write units of the order: {total} WCU (every move a transaction: {replayed_total} WCU)");
+    assert!(total < replayed_total);
 }

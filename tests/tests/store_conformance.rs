@@ -471,6 +471,10 @@ pub mod cases {
         let stale =
             step(&o, "RESERVED", vec![reserve(&[("p1", 2)]), charge("ord-1", 1998), notify("ord-1", "notify", "Hi")]);
         assert_eq!(store.commit(&stale).await, Err(CommitError::Conflict { order_id: "ord-1".into(), expected: 1 }));
+        // A re-delivery of a move without effects (DynamoDB: a conditional PutItem, not a
+        // transaction), even one identical to the stored version, loses the same way.
+        let stale = step(&o, "VALIDATED", vec![]);
+        assert_eq!(store.commit(&stale).await, Err(CommitError::Conflict { order_id: "ord-1".into(), expected: 1 }));
         assert_eq!(store.get_order("ord-1").await.unwrap(), Some(at_v2));
         assert_eq!(store.inventory().await.unwrap()["p1"], stock_of(10, 0));
         assert_eq!(store.ledger_count().await.unwrap(), 0);
@@ -484,6 +488,8 @@ pub mod cases {
         store.seed_inventory(&stock(&[("p1", 10)])).await.unwrap();
         let ghost = order("ghost", 1, &[("p1", 1)]);
         let result = store.commit(&step(&ghost, "RESERVED", vec![reserve(&[("p1", 1)])])).await;
+        assert_eq!(result, Err(CommitError::Conflict { order_id: "ghost".into(), expected: 1 }));
+        let result = store.commit(&step(&ghost, "VALIDATED", vec![])).await;
         assert_eq!(result, Err(CommitError::Conflict { order_id: "ghost".into(), expected: 1 }));
         assert_eq!(store.get_order("ghost").await.unwrap(), None);
         assert_eq!(store.inventory().await.unwrap()["p1"], stock_of(10, 0));

@@ -3,31 +3,35 @@
 //! For orchgen the requests are exactly those `DynamoStore` sends (runtime/src/store/dynamodb):
 //! - creation: a conditional PutItem of the order item (`item::encode_order`), or with an
 //!   `Idempotency-Key` a TransactWriteItems of the key's record and the order;
-//! - each committed transition: one TransactWriteItems of the order's Put (conditioned on its version)
-//!   plus one Update per inventory item and per ledger item its merged effects touch
-//!   (`effects::merge`);
+//! - each committed transition whose merged effects (`effects::merge`) touch other items: one
+//!   TransactWriteItems of the order's Put (conditioned on its version) plus one Update per inventory
+//!   item and per ledger item; a transition without such effects (`Merged::is_empty`, the store's own
+//!   test): one conditional PutItem of the order, at standard (not transactional) units;
 //! - each change record the engine acts on: one consistent GetItem of the order; `GET {path}/{id}`: the
 //!   same.
 //!
 //! Units follow DynamoDB's documented rules (`capacity::item_size`, `write_units`, `read_units`): a
-//! write costs 1 WCU per started KB of the larger of the item's sizes before and after it, twice that
-//! inside a transaction; each global secondary index whose key attributes a write sets or changes costs
+//! write costs 1 WCU per started KB of the larger of the item's sizes before and after it (the order
+//! item as `item::encode_order` writes it), twice that inside a transaction; each global secondary index whose key attributes a write sets or changes costs
 //! 1 WCU per KB of index entry (keys plus 100 bytes), 2 when an existing entry moves (delete + put);
 //! index writes are propagated outside the transaction and charged as standard writes; TTL deletions
 //! are free; a consistent read costs 1 RCU per started 4 KB, an eventually consistent one half.
 //!
-//! **Why this differs from BENCHMARKS.md's 107 WCU per order on DynamoDB Local**: the request count
-//! is the same (7 writes and 6 engine reads on the reference plan), but DynamoDB Local's
-//! `ConsumedCapacity` for TransactWriteItems does not follow the documented rules — it charges a
-//! transactional write of a 2–3 KB order with its index changes far more than 2 WCU per KB (the
-//! benchmark notes it). AWS bills by the rules above, so the model uses them rather than Local's
-//! accounting.
+//! **Why this differs from what DynamoDB Local reports** (BENCHMARKS.md: 107 WCU per order with every
+//! move a transaction; `dynamodb_engine`'s `moves_without_effects_are_plain_puts_and_cost_fewer_write_units`
+//! prints 82 WCU with the moves without effects as PutItems): the request count is the same (7 writes
+//! and 6 engine reads on the reference plan), but DynamoDB Local's `ConsumedCapacity` for
+//! TransactWriteItems does not follow the documented rules — it charges a transactional write of a
+//! 1–2 KB order with its index changes far more than 2 WCU per KB (12–20 WCU each). AWS bills by the
+//! rules above, so the model uses them rather than Local's accounting; the direction of a change
+//! (fewer units for a PutItem than for a transaction, for a smaller item) is what Local confirms.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use orchgen_runtime::order::Order;
 use orchgen_runtime::plan::{IndexPlan, TablesPlan};
+use orchgen_runtime::store::Transition;
 use orchgen_runtime::store::dynamodb::capacity::{
     INDEX_ENTRY_OVERHEAD_BYTES, item_size, read_units, value_size, write_units,
 };
@@ -43,7 +47,9 @@ const SEQ_NANOS: u128 = 1_800_000_000_000_000_000;
 /// How a design writes and reads its tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
-    /// Each transition is one TransactWriteItems (twice the units) rather than separate writes.
+    /// Each transition with effects on other items is one TransactWriteItems (twice the units) and
+    /// one without is a conditional PutItem, as `DynamoStore` commits them, rather than separate
+    /// writes.
     pub transactional: bool,
     /// The orders table has orchgen's status and recent indexes.
     pub indexes: bool,
@@ -162,6 +168,14 @@ fn stock_item(key: &str, product: &str, available: i128, reserved: i128) -> Item
     ])
 }
 
+/// ` after <steps>`: the attempts a transition added to the order's history (empty when none).
+fn after_steps(transition: &Transition, previous_attempts: usize) -> String {
+    let history = &transition.order.history;
+    let ran: Vec<&str> =
+        history.get(history.len().min(previous_attempts)..).unwrap_or(&[]).iter().map(|h| h.step.as_str()).collect();
+    if ran.is_empty() { String::new() } else { format!(" after {}", ran.join(", ")) }
+}
+
 /// Sizes the requests of the traced order for a design that accesses its tables as `access` says.
 pub fn usage(trace: &Trace, access: Access) -> Usage {
     let tables = &trace.plan.tables;
@@ -242,10 +256,15 @@ pub fn usage(trace: &Trace, access: Access) -> Usage {
         let index_units = sizer.index_writes(Some(&previous), &after);
         let version = transition.order.version;
         let status = &transition.order.status;
-        if access.transactional {
-            let ran = transition.order.history.get(transition.order.history.len().min(previous_attempts)..);
-            let ran: Vec<&str> = ran.unwrap_or(&[]).iter().map(|h| h.step.as_str()).collect();
-            let after_step = if ran.is_empty() { String::new() } else { format!(" after {}", ran.join(", ")) };
+        if access.transactional && merged.is_empty() {
+            requests.push(Request {
+                what: format!("PutItem: version {version} ({status}){}", after_steps(transition, previous_attempts)),
+                write_units: items.iter().map(|(_, u)| u).sum::<u64>() as f64,
+                index_write_units: index_units,
+                read_units: 0.0,
+            });
+        } else if access.transactional {
+            let after_step = after_steps(transition, previous_attempts);
             let count = items.len();
             requests.push(Request {
                 what: format!(

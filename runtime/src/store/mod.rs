@@ -3,10 +3,10 @@
 //!
 //! The trait is shaped for DynamoDB as much as for SQLite: a state change is one [`Transition`] —
 //! the new order conditioned on the version it replaces, plus its [`Effect`]s on other tables — that
-//! commits all-or-nothing (TransactWriteItems on DynamoDB, one transaction on SQLite). Because every
-//! effect rides on the order's version condition, a re-delivered change record can never apply an
-//! effect twice. Listing goes through a status index, never a scan; cursors and sequence numbers are
-//! opaque strings.
+//! commits all-or-nothing (TransactWriteItems on DynamoDB, or one conditional PutItem when no effect
+//! touches another item; one transaction on SQLite). Because every effect rides on the order's
+//! version condition, a re-delivered change record can never apply an effect twice. Listing goes
+//! through a status index, never a scan; cursors and sequence numbers are opaque strings.
 
 pub mod dynamodb;
 pub mod memory;

@@ -68,6 +68,14 @@ pub struct Merged {
     pub ledger: Vec<LedgerOp>,
 }
 
+impl Merged {
+    /// Whether the effects write no item besides the order (no stock, ledger or outbox change):
+    /// such a transition is committed as one conditional PutItem rather than a transaction.
+    pub fn is_empty(&self) -> bool {
+        self.stock.is_empty() && self.ledger.is_empty()
+    }
+}
+
 /// Units summed per product, in order of first appearance.
 fn summed(units: &[Units]) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = Vec::with_capacity(units.len());

@@ -4,11 +4,20 @@
 //! - Tables, keys, TTL attribute and indexes come from the plan's [`TablesPlan`]; the item layouts
 //!   are in [`item`] (the orders layout is a contract with the stream processor). [`ensure_tables`]
 //!   creates missing tables.
-//! - [`Store::commit`] is **one TransactWriteItems**: the order's Put conditioned on
-//!   `version = expected`, plus one write per item the effects touch (merged per item, see
-//!   [`effects`]). Cancellation reasons map to [`CommitError::Conflict`] (the order's condition) or
-//!   to the [`EffectError`] found by replaying the effects on the items read after the failure.
-//!   Concurrent writers of one item (`TransactionConflict`) are retried with backoff.
+//! - [`Store::commit`] of a transition whose effects touch other items is **one
+//!   TransactWriteItems**: the order's Put conditioned on `version = expected`, plus one write per
+//!   item the effects touch (merged per item, see [`effects`]). Cancellation reasons map to
+//!   [`CommitError::Conflict`] (the order's condition) or to the [`EffectError`] found by replaying
+//!   the effects on the items read after the failure. Concurrent writers of one item
+//!   (`TransactionConflict`) are retried with backoff.
+//! - A transition with no effect on another item (no stock, ledger or outbox write: e.g. after
+//!   `validate`, or the final move to `COMPLETED`) is **one conditional PutItem** of the order with
+//!   the same `version = expected` condition, at half the write units of a transaction. A failed
+//!   condition is the same [`CommitError::Conflict`] as the transaction's (and the reference
+//!   stores'), which the engine takes as "another delivery did it": so is the rare SDK retry of a
+//!   put that had in fact succeeded (a transaction's client request token would have made that
+//!   retry succeed instead; either way the order is stored once). A `TransactionConflict` is
+//!   retried with backoff.
 //! - [`Store::create_order`] is a conditional PutItem (`attribute_not_exists`) or, with an
 //!   idempotency key, one transaction of the key's record (conditional put, with its own TTL) and
 //!   the order; on a failed key condition the key's record decides between `Existing` and
@@ -379,6 +388,51 @@ impl DynamoStore {
         }
     }
 
+    /// Commits a transition without effects on other items: one PutItem of the order conditioned on
+    /// `version = expected` (see the module docs).
+    async fn put_transition(&self, transition: &Transition) -> Result<(), CommitError> {
+        let order = &transition.order;
+        let item = item::encode_order(order, &self.names)?;
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let mut expr = Expr::default();
+            let condition = format!("{} = {}", expr.name(item::VERSION), expr.value(n(transition.expected_version)));
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.tables.orders.name)
+                .set_item(Some(item.clone()))
+                .condition_expression(condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            let error = match result {
+                Ok(out) => {
+                    self.capacity.write(out.consumed_capacity());
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            self.capacity.failed_write();
+            match error.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => {
+                    return Err(CommitError::Conflict {
+                        order_id: order.order_id.clone(),
+                        expected: transition.expected_version,
+                    });
+                }
+                Some(e) if e.is_transaction_conflict_exception() => tokio::time::sleep(backoff(attempt)).await,
+                _ => return Err(store_error("PutItem", &error).into()),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the transition of order {} still conflicts after {CONFLICT_ATTEMPTS} attempts",
+            order.order_id
+        ))
+        .into())
+    }
+
     /// The Put of an order conditioned by `condition(expr, version placeholder)`.
     fn put_order(&self, order: &Order, expected_version: Option<u64>) -> Result<TransactWriteItem, StoreError> {
         let mut expr = Expr::default();
@@ -710,6 +764,9 @@ impl Store for DynamoStore {
                 CommitError::Store(StoreError::Invalid("the transition's effects contradict each other".into()))
             }));
         };
+        if merged.is_empty() {
+            return self.put_transition(transition).await;
+        }
         for attempt in 0..CONFLICT_ATTEMPTS {
             let items = self.transition_items(transition, &merged)?;
             let codes = match self.transact("TransactWriteItems", items).await {
