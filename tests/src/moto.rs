@@ -5,6 +5,10 @@
 //! When it cannot be imported, [`MotoServer::start`] returns `None` after a loud skip message, or
 //! panics when `ORCHGEN_REQUIRE_TOOLS=1`. Like DynamoDB Local, the server runs under a small shell
 //! watchdog that also stops it when the test process goes away without dropping the handle.
+//!
+//! It runs through `moto_server.py`, which corrects one behaviour of moto's DynamoDB Streams: moto
+//! gives each new record to the table's Lambda event source mappings (even deleted ones) and then
+//! drops the shard's records, where AWS keeps them 24 hours for every reader.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -12,6 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::tools_required;
+
+/// The launcher: `moto.server.main` with DynamoDB stream records kept for every reader, as AWS keeps
+/// them (moto drops them once its Lambda mappings got them); see the file.
+const LAUNCHER: &str = include_str!("moto_server.py");
 
 /// How long moto may take to answer its first request.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,6 +30,7 @@ pub struct MotoServer {
     watchdog: Child,
     port: u16,
     log: PathBuf,
+    launcher: PathBuf,
 }
 
 /// The Python interpreter used (`ORCHGEN_PYTHON`, else `python3`).
@@ -85,8 +94,10 @@ impl MotoServer {
     fn launch() -> Result<MotoServer, String> {
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let log = std::env::temp_dir().join(format!("orchgen-moto-{}-{port}.log", std::process::id()));
+        let launcher = std::env::temp_dir().join(format!("orchgen-moto-{}-{port}.py", std::process::id()));
+        std::fs::write(&launcher, LAUNCHER).map_err(|e| format!("cannot write {}: {e}", launcher.display()))?;
         let script = r#"
-"$4" -m moto.server -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+"$4" "$5" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' TERM INT HUP
 while kill -0 "$3" 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 0.5 & wait $!; done
@@ -101,6 +112,7 @@ wait $pid 2>/dev/null
             .arg(&log)
             .arg(std::process::id().to_string())
             .arg(python())
+            .arg(&launcher)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -109,7 +121,7 @@ wait $pid 2>/dev/null
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if ready(port) {
-                return Ok(MotoServer { watchdog, port, log });
+                return Ok(MotoServer { watchdog, port, log, launcher });
             }
             if let Ok(Some(status)) = watchdog.try_wait() {
                 let output = std::fs::read_to_string(&log).unwrap_or_default();
@@ -158,5 +170,6 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         stop(&mut self.watchdog);
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.launcher);
     }
 }

@@ -126,6 +126,9 @@ pub async fn destroy(
             super::confirm(&format!("delete stack {stack}?"))?;
         }
         report.retained_tables = retained_tables(&clients, &stack).await?;
+        // Asked before the deletion: a deleted stack is found only by its id, and the deletion
+        // can be over before the first poll.
+        let stack_id = progress::stack_id(&clients.cloudformation, &stack).await.unwrap_or_else(|| stack.clone());
         let started = std::time::SystemTime::now();
         clients
             .cloudformation
@@ -134,7 +137,7 @@ pub async fn destroy(
             .send()
             .await
             .map_err(|e| DeployError::aws("cloudformation DeleteStack", &e))?;
-        let outcome = progress::follow(&clients.cloudformation, &stack, 0, started, log).await?;
+        let outcome = progress::follow_id(&clients.cloudformation, &stack, &stack_id, 0, started, log).await?;
         if !outcome.succeeded {
             return Err(DeployError::StackFailed { stack, status: outcome.status, failures: outcome.failures });
         }

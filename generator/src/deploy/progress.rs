@@ -72,24 +72,35 @@ pub async fn follow(
     since: SystemTime,
     log: &mut Log<'_>,
 ) -> Result<Outcome, DeployError> {
+    let stack_id = stack_id(client, stack).await.unwrap_or_else(|| stack.to_owned());
+    follow_id(client, stack, &stack_id, total, since, log).await
+}
+
+/// The stack's id (its ARN), if it exists. Once deleted, a stack is only found by its id: ask for
+/// it before deleting.
+pub async fn stack_id(client: &Client, stack: &str) -> Option<String> {
+    let described = client.describe_stacks().stack_name(stack).send().await.ok()?;
+    described.stacks().first().and_then(|s| s.stack_id().map(str::to_owned))
+}
+
+/// [`follow`] with the stack's id known (`stack` names it in the output).
+pub async fn follow_id(
+    client: &Client,
+    stack: &str,
+    stack_id: &str,
+    total: usize,
+    since: SystemTime,
+    log: &mut Log<'_>,
+) -> Result<Outcome, DeployError> {
     let bar = bar(total);
     let mut seen: HashSet<String> = HashSet::new();
     let mut failures: Vec<ResourceFailure> = Vec::new();
     let deadline = std::time::Instant::now() + STACK_TIMEOUT;
-    // Stack events carry the stack id; once deleted, a stack is only found by its id.
-    let stack_id = client
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.stacks().first().and_then(|s| s.stack_id().map(str::to_owned)))
-        .unwrap_or_else(|| stack.to_owned());
     let since_secs = since.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0) - 1;
     loop {
         // Events newest first; gather the new ones, then print them oldest first.
         let mut fresh = Vec::new();
-        let mut pages = client.describe_stack_events().stack_name(&stack_id).into_paginator().send();
+        let mut pages = client.describe_stack_events().stack_name(stack_id).into_paginator().send();
         'pages: while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(page) => page,
@@ -132,7 +143,7 @@ pub async fn follow(
                 });
             }
         }
-        let status = match client.describe_stacks().stack_name(&stack_id).send().await {
+        let status = match client.describe_stacks().stack_name(stack_id).send().await {
             Ok(out) => out.stacks().first().and_then(|s| s.stack_status().map(|s| s.as_str().to_owned())),
             Err(e) if super::aws::error_text(&e).contains("does not exist") => Some("DELETE_COMPLETE".to_owned()),
             Err(e) => {
@@ -148,7 +159,7 @@ pub async fn follow(
                 // The stack's own reason when no resource said more.
                 let reason = client
                     .describe_stacks()
-                    .stack_name(&stack_id)
+                    .stack_name(stack_id)
                     .send()
                     .await
                     .ok()
