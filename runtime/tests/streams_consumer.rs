@@ -501,8 +501,10 @@ async fn records_older_than_the_maximum_age_are_dead_lettered_without_delivery()
     config.max_record_age = Some(Duration::from_secs(1));
     let dead_letter_file = config.dead_letter_file.clone();
     let (consumer, log) = start(&engine, &sdk, config);
+    // The file is appended before the counters move: wait for both (all three records).
     wait_until("the old records are dead-lettered", Duration::from_secs(30), async || {
-        !dead_letters(&dead_letter_file).is_empty()
+        dead_letters(&dead_letter_file).iter().map(|l| l.batch_info.batch_size).sum::<usize>() == 3
+            && consumer.stats().records_dead_lettered == 3
     })
     .await;
     let stats = consumer.stats();
