@@ -60,12 +60,21 @@ pub fn tail(path: &Path, lines: usize) -> String {
 
 impl DevProcess {
     /// Spawns `command` (stdout piped, stderr to `log`) and waits up to `timeout` for it to listen;
-    /// panics with its output and log when it does not.
-    pub fn spawn(mut command: Command, log: &Path, timeout: Duration) -> DevProcess {
-        let stderr = std::fs::File::create(log).expect("the server log is created");
-        let mut child =
-            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).spawn().expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
+    /// an error with its output and log when it does not.
+    pub fn spawn(mut command: Command, log: &Path, timeout: Duration) -> Result<DevProcess, String> {
+        let stderr =
+            std::fs::File::create(log).map_err(|e| format!("cannot create the server log {}: {e}", log.display()))?;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("orchgen dev does not start: {e}"))?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("orchgen dev has no piped stdout".to_owned());
+        };
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         {
@@ -80,17 +89,19 @@ impl DevProcess {
                 }
             });
         }
-        let Ok(base) = rx.recv_timeout(timeout) else {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            panic!(
-                "orchgen dev did not print `listening on …` within {timeout:?} (exit: {status:?})\nstdout:\n{}\nlog:\n{}",
-                lines.lock().unwrap_or_else(|p| p.into_inner()).join("\n"),
-                tail(log, 60)
-            );
+        let base = match rx.recv_timeout(timeout) {
+            Ok(base) if base.starts_with("http://127.0.0.1:") => base,
+            outcome => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                return Err(format!(
+                    "orchgen dev did not print `listening on http://127.0.0.1:…` within {timeout:?} ({outcome:?}, exit: {status:?})\nstdout:\n{}\nlog:\n{}",
+                    lines.lock().unwrap_or_else(|p| p.into_inner()).join("\n"),
+                    tail(log, 60)
+                ));
+            }
         };
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected listening line: {base}");
-        DevProcess { child, base, log: log.to_path_buf(), stdout: lines }
+        Ok(DevProcess { child, base, log: log.to_path_buf(), stdout: lines })
     }
 
     /// `base` + `path`.
@@ -103,15 +114,18 @@ impl DevProcess {
         self.stdout.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
     }
 
-    /// Waits up to `timeout` until stdout satisfies `ready`; returns it.
-    pub fn wait_stdout(&self, ready: impl Fn(&str) -> bool, timeout: Duration) -> String {
+    /// Waits up to `timeout` until stdout satisfies `ready`; returns it, or an error with what it
+    /// printed.
+    pub fn wait_stdout(&self, ready: impl Fn(&str) -> bool, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
             let out = self.stdout();
             if ready(&out) {
-                return out;
+                return Ok(out);
             }
-            assert!(Instant::now() < deadline, "the server did not print what was expected:\n{out}");
+            if Instant::now() >= deadline {
+                return Err(format!("the server did not print what was expected:\n{out}"));
+            }
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -132,34 +146,34 @@ impl DevProcess {
     }
 
     /// SIGKILL, then reaps it: no chance to clean up.
-    pub fn kill(&mut self) {
-        self.child.kill().expect("the server can be killed");
-        self.child.wait().expect("the server can be waited for");
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait().map(|_| ())
     }
 
     /// Sends SIGTERM (a graceful stop).
-    pub fn send_term(&self) {
-        let sent = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {} failed", self.pid());
+    pub fn send_term(&self) -> std::io::Result<()> {
+        let sent = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status()?;
+        if sent.success() { Ok(()) } else { Err(std::io::Error::other(format!("kill -TERM {} failed", self.pid()))) }
     }
 
     /// Its exit status once it has exited, waiting up to `timeout`; `None` while it still runs.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("the server can be waited for") {
-                return Some(status);
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
             }
             if Instant::now() > deadline {
-                return None;
+                return Ok(None);
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// SIGTERM, then [`DevProcess::wait_exit`].
-    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        self.send_term();
+    pub fn terminate(&mut self, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
+        self.send_term()?;
         self.wait_exit(timeout)
     }
 }
@@ -171,4 +185,20 @@ impl Drop for DevProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A copy of `pipelines/orders.yaml` in `dir` (as `orders.yaml`) with its `local.inventory` replaced.
+pub fn pipeline_with_inventory(dir: &Path, inventory: &[(&str, u64)]) -> std::io::Result<PathBuf> {
+    let text = std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml"))?;
+    let Some(start) = text.find("\nlocal:\n") else {
+        return Err(std::io::Error::other("pipelines/orders.yaml has no top-level `local:` section"));
+    };
+    let mut text = text[..start + 1].to_owned();
+    text.push_str("local:\n  inventory:\n");
+    for (product, units) in inventory {
+        text.push_str(&format!("    {product}: {units}\n"));
+    }
+    let path = dir.join("orders.yaml");
+    std::fs::write(&path, text)?;
+    Ok(path)
 }

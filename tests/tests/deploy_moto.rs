@@ -208,7 +208,8 @@ impl Dev {
             .arg(home.join("dev-data"))
             .args(["--dynamodb-endpoint", endpoint, "--table-prefix", &format!("{STAGE}-")])
             .env("RUST_LOG", "info");
-        let process = DevProcess::spawn(command, &home.join("dev.log"), Duration::from_secs(120));
+        let process = DevProcess::spawn(command, &home.join("dev.log"), Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{e}"));
         Dev { base: process.base.clone(), process }
     }
 }

@@ -37,7 +37,8 @@ impl Server {
     /// Starts `orchgen dev <pipeline>` (its dev host built in `target/dev-host`) and waits until it
     /// listens.
     fn start(pipeline: &Path, data_dir: &Path) -> Server {
-        let process = DevProcess::spawn(dev_command(pipeline, data_dir), &log_path(data_dir), START_TIMEOUT);
+        let process = DevProcess::spawn(dev_command(pipeline, data_dir), &log_path(data_dir), START_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
         Server { base: process.base.clone(), process, client }
     }

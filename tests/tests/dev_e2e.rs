@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
+use orchgen_tests::dev_server::{DevProcess, dev_command, log_path, pipeline_with_inventory};
 use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
@@ -49,16 +49,7 @@ fn reference_pipeline() -> PathBuf {
 
 /// A copy of the reference pipeline in `dir` with `local.inventory` replaced.
 fn test_pipeline(dir: &Path, inventory: &[(&str, u64)]) -> PathBuf {
-    let text = std::fs::read_to_string(reference_pipeline()).expect("pipelines/orders.yaml is readable");
-    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a top-level `local:` section");
-    let mut text = text[..start + 1].to_owned();
-    text.push_str("local:\n  inventory:\n");
-    for (product, units) in inventory {
-        text.push_str(&format!("    {product}: {units}\n"));
-    }
-    let path = dir.join("orders.yaml");
-    std::fs::write(&path, text).expect("the test pipeline is written");
-    path
+    pipeline_with_inventory(dir, inventory).expect("the test pipeline is written")
 }
 
 /// The seed order (what `orchgen dev` prints as its sample).
@@ -104,7 +95,7 @@ impl Server {
     fn start_with(pipeline: &Path, data_dir: &Path, args: &[&str]) -> Server {
         let mut command = dev_command(pipeline, data_dir);
         command.args(args);
-        let process = DevProcess::spawn(command, &log_path(data_dir), START_TIMEOUT);
+        let process = DevProcess::spawn(command, &log_path(data_dir), START_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
         let client = Client::builder()
             .timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(64)
@@ -115,7 +106,7 @@ impl Server {
 
     /// Waits (bounded) until the server's stdout satisfies `ready`; returns it.
     fn wait_stdout(&self, ready: impl Fn(&str) -> bool) -> String {
-        self.process.wait_stdout(ready, Duration::from_secs(5))
+        self.process.wait_stdout(ready, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn url(&self, path: &str) -> String {
@@ -239,13 +230,13 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit.
     fn terminate(self) -> ExitStatus {
-        self.process.send_term();
+        self.process.send_term().expect("SIGTERM is sent");
         self.wait_exit()
     }
 
     /// Waits (bounded) for the server to exit; it must exit 0.
     fn wait_exit(mut self) -> ExitStatus {
-        let Some(status) = self.process.wait_exit(EXIT_TIMEOUT) else {
+        let Some(status) = self.process.wait_exit(EXIT_TIMEOUT).expect("the server can be waited for") else {
             panic!("orchgen dev did not exit within {EXIT_TIMEOUT:?} of SIGTERM\nlog:\n{}", self.log_tail());
         };
         assert!(status.success(), "orchgen dev exited with {status} after SIGTERM\nlog:\n{}", self.log_tail());
@@ -254,7 +245,7 @@ impl Server {
 
     /// SIGKILL: no chance to clean up.
     fn kill(mut self) {
-        self.process.kill();
+        self.process.kill().expect("the server is killed");
     }
 }
 
@@ -725,7 +716,7 @@ fn sigterm_stops_gracefully_and_keeps_every_accepted_order() {
         thread::sleep(Duration::from_millis(5));
     }
     let status = {
-        server.process.send_term();
+        server.process.send_term().expect("SIGTERM is sent");
         stop.store(true, Ordering::Relaxed);
         for client in clients {
             client.join().expect("a client thread panicked");

@@ -118,6 +118,21 @@ impl Harness {
         self.store.get_order(order_id).await.expect("get").expect("the order exists")
     }
 
+    /// The order's item as stored (a consistent read).
+    async fn raw_item(&self, order_id: &str) -> std::collections::HashMap<String, AttributeValue> {
+        self.store
+            .client()
+            .get_item()
+            .table_name(&self.store.tables().orders.name)
+            .key("order_id", AttributeValue::S(order_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+            .expect("the item")
+    }
+
     async fn stock(&self, product_id: &str) -> Stock {
         self.store.inventory().await.expect("inventory").get(product_id).copied().expect("the product exists")
     }
@@ -174,18 +189,7 @@ async fn happy_path_completes_with_one_charge_one_message_and_the_contract_item_
     assert!(expires_at > chrono::Utc::now().timestamp() + 89 * 86_400);
 
     // The item, as the stream processor will decode it.
-    let item = h
-        .store
-        .client()
-        .get_item()
-        .table_name(&h.store.tables().orders.name)
-        .key("order_id", AttributeValue::S(order.order_id.clone()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("GetItem")
-        .item
-        .expect("the item");
+    let item = h.raw_item(&order.order_id).await;
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).cloned();
     assert_eq!(text("order_id").as_deref(), Some(order.order_id.as_str()));
@@ -399,18 +403,7 @@ async fn moves_without_effects_are_plain_puts_and_cost_fewer_write_units() {
 
     // The stored item: smaller JSON, the same order.
     let names = OrderAttributes::of(&h.store.tables().orders);
-    let item = h
-        .store
-        .client()
-        .get_item()
-        .table_name(&h.store.tables().orders.name)
-        .key("order_id", AttributeValue::S(order.order_id.clone()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("GetItem")
-        .item
-        .expect("the item");
+    let item = h.raw_item(&order.order_id).await;
     let json = item.get("order").and_then(|v| v.as_s().ok()).expect("the order as JSON").clone();
     let done = decode_order(&item, &names).expect("the item decodes");
     assert_eq!(done, image);

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
+use orchgen_tests::dev_server::{DevProcess, dev_command, log_path, pipeline_with_inventory};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
 use orchgen_tests::workspace_root;
 use rand::rngs::StdRng;
@@ -68,16 +68,7 @@ fn seed(test: &str) -> u64 {
 
 /// A copy of the reference pipeline in `dir` with `local.inventory` replaced.
 fn reference_pipeline(dir: &Path, inventory: &[(&str, u64)]) -> PathBuf {
-    let text = std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml")).expect("the reference pipeline");
-    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a top-level `local:` section");
-    let mut text = text[..start + 1].to_owned();
-    text.push_str("local:\n  inventory:\n");
-    for (product, units) in inventory {
-        text.push_str(&format!("    {product}: {units}\n"));
-    }
-    let path = dir.join("orders.yaml");
-    std::fs::write(&path, text).expect("the test pipeline is written");
-    path
+    pipeline_with_inventory(dir, inventory).expect("the test pipeline is written")
 }
 
 fn faulty_pipeline() -> PathBuf {
@@ -113,7 +104,7 @@ impl Server {
     fn start(pipeline: &Path, data: &Path, args: &[&str], timeout: Duration) -> Server {
         let mut command = dev_command(pipeline, data);
         command.args(args);
-        let process = DevProcess::spawn(command, &log_path(data), timeout);
+        let process = DevProcess::spawn(command, &log_path(data), timeout).unwrap_or_else(|e| panic!("{e}"));
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
         Server { base: process.base.clone(), process, client }
     }
@@ -231,7 +222,7 @@ impl Server {
 
     /// SIGKILL: no chance to clean up.
     fn kill(mut self) {
-        self.process.kill();
+        self.process.kill().expect("the server is killed");
     }
 }
 

@@ -29,7 +29,7 @@ struct Dev {
 impl Dev {
     fn start(data_dir: &Path) -> Dev {
         let command = dev_command(&workspace_root().join("pipelines/orders.yaml"), data_dir);
-        let process = DevProcess::spawn(command, &log_path(data_dir), START_TIMEOUT);
+        let process = DevProcess::spawn(command, &log_path(data_dir), START_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
         Dev { url: process.base.clone(), process }
     }
 

@@ -36,7 +36,8 @@ impl Server {
     pub fn start(dir: &Path) -> Server {
         let data = dir.join("data");
         let command = dev_command(&workspace_root().join("pipelines/orders.yaml"), &data);
-        let process = DevProcess::spawn(command, &dir.join("server.log"), START_TIMEOUT);
+        let process =
+            DevProcess::spawn(command, &dir.join("server.log"), START_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
         Server { base: process.base.clone(), process, client }
     }
