@@ -96,6 +96,9 @@ fn write_plan(s: &mut String, plan: &Plan) -> std::fmt::Result {
         "stream: batch {}, window {}s, {} retries, max age {}s, bisect {}",
         st.batch_size, st.batching_window_s, st.max_retries, st.max_record_age_s, st.bisect_on_error
     )?;
+    if st.chain_steps {
+        writeln!(s, "moves: steps chained, the order stored once per move (budget {} ms)", st.chain_budget_ms)?;
+    }
     if !plan.local.inventory.is_empty() {
         let stock: Vec<String> = plan.local.inventory.iter().map(|(p, n)| format!("{p}={n}")).collect();
         writeln!(s, "local stock: {}", stock.join(", "))?;

@@ -361,7 +361,16 @@ fn stream(spec: &Spec) -> StreamPlan {
         max_record_age_s: (ms(s.max_record_age.as_ref(), 3_600_000) / 1_000) as u32,
         bisect_on_error: s.bisect_on_error.unwrap_or(true),
         parallelization: s.parallelization.unwrap_or(1),
+        chain_steps: s.chain_steps.unwrap_or(false),
+        chain_budget_ms: if s.chain_steps.unwrap_or(false) { chain_budget_ms(spec) } else { 0 },
     }
+}
+
+/// Half the stream processor's timeout: a move that started chaining steps stops starting them then,
+/// which leaves the other half for the step running at that point and the commit.
+fn chain_budget_ms(spec: &Spec) -> u64 {
+    let f = spec.functions.clone().unwrap_or_default();
+    ms(f.processor_timeout.as_ref(), 60_000) / 2
 }
 
 fn functions(spec: &Spec) -> FunctionsPlan {

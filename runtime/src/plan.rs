@@ -347,6 +347,12 @@ pub enum StepAction {
 }
 
 impl StepAction {
+    /// Whether the step is built in: it decides in process and its only lasting effects are the
+    /// store effects it returns (nothing outside the store happens when it runs).
+    pub fn is_builtin(&self) -> bool {
+        !matches!(self, StepAction::Custom(_) | StepAction::Http(_))
+    }
+
     /// The kind's name as written in pipeline files.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -523,6 +529,16 @@ pub struct StreamPlan {
     pub bisect_on_error: bool,
     /// Concurrent batches per shard.
     pub parallelization: u32,
+    /// Run consecutive steps in one move: after a step succeeds the next one runs at once, and the
+    /// order is stored once, when the chain ends (the last step, a failure, a step with external
+    /// effects after pending store effects, or the budget). Intermediate statuses then appear only
+    /// in the history. Fewer writes, stream records and invocations per order.
+    #[serde(default)]
+    pub chain_steps: bool,
+    /// How long one move may go on starting chained steps, in milliseconds (a chained step still
+    /// running at this point is abandoned and runs in the next move); 0 with `chain_steps` false.
+    #[serde(default)]
+    pub chain_budget_ms: u64,
 }
 
 /// Lambda settings shared by all functions.

@@ -1109,3 +1109,168 @@ async fn a_store_error_is_returned_so_that_the_record_is_delivered_again() {
     assert!(matches!(error, ProcessError::Store(StoreError::Unavailable(_))), "{error:?}");
     assert_eq!(inner.get_order(&order.order_id).await.expect("get").expect("exists").version, 1, "nothing written");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Chained steps (`stream.chain_steps`): one move, one write, as far as the chain goes
+// ---------------------------------------------------------------------------------------------
+
+/// The reference plan with chained steps and `budget_ms` of chain budget.
+fn chained(mut plan: Plan, budget_ms: u64) -> Plan {
+    plan.stream.chain_steps = true;
+    plan.stream.chain_budget_ms = budget_ms;
+    plan
+}
+
+#[tokio::test]
+async fn chained_steps_complete_an_order_in_one_move_with_every_effect() {
+    let mut h = Harness::new(chained(plan(), 30_000), &[("product-1", 10), ("product-2", 5)], |_| {}).await;
+    let order = new_order(&[("product-1", 2, 12.5), ("product-2", 1, 3.0)]);
+    h.submit(&order).await;
+    h.drain().await;
+
+    let done = h.order(&order.order_id).await;
+    assert_eq!(done.status, status::COMPLETED);
+    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "COMPLETED"], "created, then stored once");
+    assert_eq!(done.version, 2);
+    assert_eq!(done.cursor, 5);
+    for step in ["validate", "reserve-inventory", "charge-payment", "fulfil", "notify"] {
+        assert_eq!(outcomes(&done, step), [Outcome::Succeeded], "{step}");
+    }
+    assert!(done.expires_at.is_some());
+    assert!(done.shipment.is_some());
+    let charge = done.charge.expect("a charge");
+    assert_eq!(charge.amount_cents, 2_500 + 300);
+    let entry = h.store.ledger_entry(&order.order_id).await.expect("ledger").expect("an entry");
+    assert_eq!(entry.charge, charge);
+    assert_eq!(h.store.outbox(None).await.expect("outbox").len(), 1);
+    // Reserved then committed in the same write: the units are gone, none left reserved.
+    assert_eq!(h.stock("product-1").await, Stock { available: 8, reserved: 0 });
+    assert_eq!(h.stock("product-2").await, Stock { available: 4, reserved: 0 });
+    assert_eq!(h.engine.metrics().snapshot().orders_completed, 1);
+}
+
+#[tokio::test]
+async fn a_chain_the_store_refuses_is_done_again_one_step_per_move() {
+    let mut h = Harness::new(chained(plan(), 30_000), &[("product-1", 10), ("product-4", 10)], |_| {}).await;
+    let order = new_order(&[("product-1", 3, 1.0), ("product-4", 11, 1.0)]);
+    h.submit(&order).await;
+    h.drain().await;
+
+    let failed = h.order(&order.order_id).await;
+    assert_eq!(failed.status, status::FAILED);
+    let failure = failed.failure.as_ref().expect("a failure");
+    assert_eq!((failure.code.as_str(), failure.step.as_str()), ("OUT_OF_STOCK", "reserve-inventory"));
+    assert_eq!(outcomes(&failed, "reserve-inventory"), [Outcome::Failed]);
+    assert!(outcomes(&failed, "charge-payment").is_empty(), "a refused chain leaves no trace of its later steps");
+    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "FAILED"]);
+    assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
+    assert_eq!(h.stock("product-4").await, Stock { available: 10, reserved: 0 });
+    assert_eq!(h.store.ledger_count().await.expect("ledger"), 0);
+    assert!(h.store.outbox(None).await.expect("outbox").is_empty());
+}
+
+#[tokio::test]
+async fn a_declined_payment_in_a_chain_commits_the_reservation_with_the_failure_then_compensates() {
+    let mut h = Harness::new(chained(plan(), 30_000), &[("product-2", 5)], |_| {}).await;
+    let mut order = new_order(&[("product-2", 2, 10.0)]);
+    order.customer.customer_id = "cust-fraud".to_owned();
+    h.submit(&order).await;
+    h.drain().await;
+
+    let cancelled = h.order(&order.order_id).await;
+    assert_eq!(cancelled.status, status::CANCELLED);
+    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "COMPENSATING", "CANCELLED"]);
+    assert_eq!(cancelled.failure.as_ref().expect("the reason").code, "SUSPECTED_FRAUD");
+    assert_eq!(outcomes(&cancelled, "reserve-inventory"), [Outcome::Succeeded]);
+    assert_eq!(outcomes(&cancelled, "release-inventory"), [Outcome::Compensated]);
+    assert_eq!(h.stock("product-2").await, Stock { available: 5, reserved: 0 });
+    assert_eq!(h.store.ledger_count().await.expect("ledger"), 0);
+}
+
+#[tokio::test]
+async fn a_chain_stops_before_a_custom_step_while_store_effects_are_pending() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut plan = chained(plan(), 30_000);
+    let at = index_of(&plan, "reserve-inventory") + 1;
+    insert_custom(&mut plan, at, "fraud-check", "fraud_check::score", "SCORED");
+    let slow = Slow(Duration::from_millis(1), calls.clone());
+    let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
+        e.register("fraud_check::score", slow);
+    })
+    .await;
+    let order = new_order(&[("product-1", 1, 5.0)]);
+    h.submit(&order).await;
+    h.drain().await;
+
+    let done = h.order(&order.order_id).await;
+    assert_eq!(done.status, status::COMPLETED);
+    // The reservation is stored before the custom step runs; then the custom step starts a move that
+    // chains the built-in steps after it.
+    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "RESERVED", "COMPLETED"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_chained_step_still_running_when_the_budget_ends_runs_again_in_the_next_move() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut plan = chained(plan(), 50);
+    let at = index_of(&plan, "validate") + 1;
+    insert_custom(&mut plan, at, "fraud-check", "fraud_check::score", "SCORED").timeout_ms = 5_000;
+    let slow = Slow(Duration::from_millis(300), calls.clone());
+    let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
+        e.register("fraud_check::score", slow);
+    })
+    .await;
+    let order = new_order(&[("product-1", 1, 5.0)]);
+    h.submit(&order).await;
+    h.drain().await;
+
+    let done = h.order(&order.order_id).await;
+    assert_eq!(done.status, status::COMPLETED);
+    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "COMPLETED"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the abandoned attempt never finished; the next move's did");
+    assert_eq!(outcomes(&done, "fraud-check"), [Outcome::Succeeded], "an abandoned attempt leaves no history");
+    assert_eq!(h.stock("product-1").await, Stock { available: 9, reserved: 0 });
+}
+
+#[tokio::test]
+async fn a_chain_with_a_continue_failure_still_completes_in_one_move() {
+    let mut plan = chained(plan(), 30_000);
+    let notify = index_of(&plan, "notify");
+    plan.steps[notify].action = StepAction::Custom(handler("notify::broken"));
+    let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
+        e.register("notify::broken", Fails("SMTP_DOWN"));
+    })
+    .await;
+    let order = new_order(&[("product-1", 1, 5.0)]);
+    h.submit(&order).await;
+    h.drain().await;
+
+    let done = h.order(&order.order_id).await;
+    assert_eq!(done.status, status::COMPLETED);
+    assert_eq!(outcomes(&done, "notify"), [Outcome::Failed]);
+    assert!(done.failure.is_none(), "a `continue` failure does not fail the order");
+    // The custom notify runs after built-in steps with pending effects: the chain stops before it.
+    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "FULFILLED", "COMPLETED"]);
+}
+
+#[tokio::test]
+async fn duplicate_and_stale_records_of_chained_moves_never_apply_an_effect_twice() {
+    let mut h = Harness::new(chained(plan(), 30_000), &[("product-1", 10), ("product-2", 5)], |_| {}).await;
+    let happy = new_order(&[("product-1", 2, 5.0)]);
+    let mut declined = new_order(&[("product-2", 3, 5.0)]);
+    declined.customer.customer_id = "cust-fraud".to_owned();
+    h.submit(&happy).await;
+    h.submit(&declined).await;
+    drain_with_duplicates(&mut h).await;
+
+    let happy = h.order(&happy.order_id).await;
+    assert_eq!((happy.status.as_str(), happy.version, happy.history.len()), (status::COMPLETED, 2, 5));
+    let declined = h.order(&declined.order_id).await;
+    assert_eq!((declined.status.as_str(), declined.version), (status::CANCELLED, 3));
+    assert_eq!(h.store.change_count(), 2 + 3);
+    assert_eq!(h.store.ledger_count().await.expect("ledger"), 1);
+    assert_eq!(h.store.outbox(None).await.expect("outbox").len(), 1);
+    assert_eq!(h.stock("product-1").await, Stock { available: 8, reserved: 0 });
+    assert_eq!(h.stock("product-2").await, Stock { available: 5, reserved: 0 });
+}

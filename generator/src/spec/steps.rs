@@ -378,6 +378,14 @@ pub struct StreamSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub parallelization: Option<u32>,
+    /// Run consecutive steps in one move and store the order once per move instead of after every
+    /// step (default false): an order that goes through without failure is written twice (created,
+    /// then COMPLETED) instead of once per step, with as many fewer stream records and
+    /// invocations. Intermediate statuses are then seen only in the order's history. A chain stops
+    /// at a failure, before a `custom` or `http` step when built-in steps have store effects pending,
+    /// and after half the processor's timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_steps: Option<bool>,
 }
 
 /// Lambda settings.

@@ -2,8 +2,9 @@
 //!
 //! [`Engine::process`] is THE processing function, shared by the local [`processor`] and the Lambda
 //! stream processor. A record drives its order one move forward, written as exactly one
-//! [`Transition`]: run the step at the order's cursor, complete the order, or run its next pending
-//! compensation. The new order version produces the next change record, which drives the next move.
+//! [`Transition`]: run the step at the order's cursor (with `stream.chain_steps`, the steps from the
+//! cursor on, as far as the chain goes), complete the order, or run its next pending compensation.
+//! The new order version produces the next change record, which drives the next move.
 //!
 //! Exactly-once effects follow from the version condition: every transition is conditioned on the
 //! version the decision was made from, so processing a record twice, concurrently, or after a newer
@@ -229,16 +230,32 @@ impl Engine {
     pub(crate) async fn commit(
         &self,
         current: &Order,
-        mut next: Order,
+        next: Order,
         effects: Vec<Effect>,
     ) -> Result<Committed, ProcessError> {
-        let same = current.status == next.status && !is_terminal_status(&current.status);
-        if !same && !transition_allowed(&self.plan, &current.status, &next.status) {
-            return Err(ProcessError::TransitionNotAllowed {
-                order_id: current.order_id.clone(),
-                from: current.status.clone(),
-                to: next.status.clone(),
-            });
+        let path = [current.status.clone(), next.status.clone()];
+        self.commit_path(current, next, effects, &path).await
+    }
+
+    /// [`Engine::commit`] of a move that went through the statuses of `path` (the current one first,
+    /// `next`'s last): each step of the path must be allowed.
+    pub(crate) async fn commit_path(
+        &self,
+        current: &Order,
+        mut next: Order,
+        effects: Vec<Effect>,
+        path: &[String],
+    ) -> Result<Committed, ProcessError> {
+        for hop in path.windows(2) {
+            let [from, to] = hop else { continue };
+            let same = from == to && !is_terminal_status(from);
+            if !same && !transition_allowed(&self.plan, from, to) {
+                return Err(ProcessError::TransitionNotAllowed {
+                    order_id: current.order_id.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
         }
         if next.is_terminal() && next.expires_at.is_none() {
             next.expires_at = self.expiry();
