@@ -472,3 +472,45 @@ async fn moves_without_effects_are_plain_puts_and_cost_fewer_write_units() {
     eprintln!("write units of the order: {total} WCU (every move a transaction: {replayed_total} WCU)");
     assert!(total < replayed_total);
 }
+
+/// Chained steps on DynamoDB Local: the whole order is one TransactWriteItems of the order, each
+/// product's stock (reserved and committed in the same update) and the ledger item (charge and
+/// notification together); an out-of-stock chain is refused as a whole and redone a step per move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_steps_commit_an_order_in_one_transaction() {
+    let mut chained = plan();
+    chained.stream.chain_steps = true;
+    chained.stream.chain_budget_ms = 30_000;
+    let Some(h) = Harness::new(chained, &[("product-1", 10), ("product-2", 5), ("product-4", 1)], |_| {}).await
+    else {
+        return;
+    };
+    let order = new_order(&[("product-1", 2, 12.5), ("product-2", 1, 3.0), ("product-1", 1, 12.5)]);
+    let before = h.store.capacity();
+    let records = h.run(&order).await;
+    let spent = h.store.capacity() - before;
+    assert_eq!(statuses(&records), ["RECEIVED", "COMPLETED"]);
+    assert_eq!(spent.write_requests, 2, "the creation and one transaction");
+    assert_eq!(spent.failed_writes, 0);
+    let done = h.order(&order.order_id).await;
+    assert_eq!((done.version, done.cursor), (2, 5));
+    for step in ["validate", "reserve-inventory", "charge-payment", "fulfil", "notify"] {
+        assert_eq!(outcomes(&done, step), [Outcome::Succeeded], "{step}");
+    }
+    let charge = done.charge.clone().expect("a charge");
+    let entry = h.store.ledger_entry(&order.order_id).await.expect("ledger").expect("an entry");
+    assert_eq!(entry.charge, charge);
+    assert_eq!(h.store.outbox(Some(&order.order_id)).await.expect("outbox").len(), 1);
+    assert_eq!(h.stock("product-1").await, Stock { available: 7, reserved: 0 });
+    assert_eq!(h.stock("product-2").await, Stock { available: 4, reserved: 0 });
+    eprintln!("chained order on DynamoDB Local: {} write requests, {} WCU", spent.write_requests, spent.write_units);
+
+    let short = new_order(&[("product-1", 1, 1.0), ("product-4", 2, 1.0)]);
+    let records = h.run(&short).await;
+    assert_eq!(statuses(&records), ["RECEIVED", "VALIDATED", "FAILED"]);
+    let failed = h.order(&short.order_id).await;
+    assert_eq!(failed.failure.as_ref().map(|f| f.code.as_str()), Some("OUT_OF_STOCK"));
+    assert_eq!(h.stock("product-1").await, Stock { available: 7, reserved: 0 });
+    assert_eq!(h.stock("product-4").await, Stock { available: 1, reserved: 0 });
+    assert!(h.store.ledger_entry(&short.order_id).await.expect("ledger").is_none());
+}
