@@ -68,11 +68,13 @@ fn the_reference_pipeline_has_three_positive_designs_whose_totals_are_their_line
     }
     // Only Step Functions pays for state transitions; the reference plan's 5 steps make 14.
     assert_eq!(design(&e, "step_functions")["per_order"]["state_transitions"], 14);
-    // The orchgen design sends the requests BENCHMARKS.md counted on DynamoDB Local: 7 writes, 6 engine
-    // reads (+ the GET).
+    // The reference plan chains its steps: the orchgen design sends what `dynamodb_engine`'s
+    // `chained_steps_commit_an_order_in_one_transaction` counts on DynamoDB Local — the creation and
+    // one transaction, one engine read (+ the GET) — and has 2 stream records per order.
     let o = &design(&e, "orchgen")["per_order"];
-    assert_eq!(o["dynamodb_write_requests"], 7);
-    assert_eq!(o["dynamodb_read_requests"], 7);
+    assert_eq!(o["dynamodb_write_requests"], 2);
+    assert_eq!(o["dynamodb_read_requests"], 2);
+    assert_eq!(o["stream_records"], 2);
     let ratios = e["ratios"].as_array().expect("ratios");
     assert_eq!(ratios.len(), 2);
     for r in ratios {
