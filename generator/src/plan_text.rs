@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use orchgen_runtime::plan::{AuthMode, Jitter, OnFailure, Plan, RetryPlan, StepAction};
+use orchgen_runtime::plan::{ApiKind, AuthMode, Jitter, OnFailure, Plan, RetryPlan, StepAction};
 
 /// The plan as readable text.
 pub fn describe(plan: &Plan) -> String {
@@ -23,8 +23,14 @@ fn write_plan(s: &mut String, plan: &Plan) -> std::fmt::Result {
     };
     writeln!(
         s,
-        "\napi (auth: {auth}, body ≤ {} bytes, {} req/s burst {})",
-        plan.api.max_request_bytes, plan.api.throttle_rate, plan.api.throttle_burst
+        "\napi ({} API, auth: {auth}, body ≤ {} bytes, {} req/s burst {})",
+        match plan.api.kind {
+            ApiKind::Rest => "REST",
+            ApiKind::Http => "HTTP",
+        },
+        plan.api.max_request_bytes,
+        plan.api.throttle_rate,
+        plan.api.throttle_burst
     )?;
     for r in &plan.api.routes {
         writeln!(s, "  {:<5} {}", r.method, r.path)?;

@@ -3,15 +3,16 @@
 //! (a reference that does not resolve is simply left out).
 
 use orchgen_runtime::plan::{
-    AlarmsPlan, ApiPlan, Architecture, AuthMode, CompensationAction, CompensationPlan, DeclineRule, FulfilmentPlan,
-    FunctionsPlan, HandlerPlan, HttpPlan, IndexPlan, Jitter, LocalPlan, MonitoringPlan, NotifyChannel, NotifyPlan,
-    OnFailure, PLAN_FORMAT, PaymentPlan, PaymentProvider, Plan, RetryPlan, RouteAction, RoutePlan, StepAction,
-    StepPlan, StreamPlan, TablePlan, TablesPlan, TtlPlan, ValidationRules, status,
+    AlarmsPlan, ApiKind, ApiPlan, Architecture, AuthMode, CompensationAction, CompensationPlan, DeclineRule,
+    FulfilmentPlan, FunctionsPlan, HandlerPlan, HttpPlan, IndexPlan, Jitter, LocalPlan, MonitoringPlan, NotifyChannel,
+    NotifyPlan, OnFailure, PLAN_FORMAT, PaymentPlan, PaymentProvider, Plan, RetryPlan, RouteAction, RoutePlan,
+    StepAction, StepPlan, StreamPlan, TablePlan, TablesPlan, TtlPlan, ValidationRules, status,
 };
 
 use crate::spec::{
-    AddressField, ArchitectureSpec, AuthSpec, BackoffJitter, CompensationKind, CompensationSpec, Duration, HandlerSpec,
-    HttpMethodSpec, OnFailureSpec, RetrySpec, RouteSpec, Spec, StepKind, StepSpec, TableSpec, parse_duration_ms,
+    AddressField, ApiKindSpec, ArchitectureSpec, AuthSpec, BackoffJitter, CompensationKind, CompensationSpec, Duration,
+    HandlerSpec, HttpMethodSpec, OnFailureSpec, RetrySpec, RouteSpec, Spec, StepKind, StepSpec, TableSpec,
+    parse_duration_ms,
 };
 use crate::validate::semantic::success_status;
 
@@ -281,6 +282,7 @@ fn api(spec: &Spec) -> ApiPlan {
             routes.push(RoutePlan { action, method: method.to_owned(), path: p });
         }
     }
+    let kind = a.kind.unwrap_or(ApiKindSpec::Rest);
     let throttle = a.throttle.unwrap_or_default();
     let rate = throttle.rate.unwrap_or(defaults::THROTTLE_RATE);
     let list = a.list.unwrap_or_default();
@@ -288,7 +290,11 @@ fn api(spec: &Spec) -> ApiPlan {
         path,
         id_param,
         routes,
-        auth: match a.auth.unwrap_or(AuthSpec::ApiKey) {
+        kind: match kind {
+            ApiKindSpec::Rest => ApiKind::Rest,
+            ApiKindSpec::Http => ApiKind::Http,
+        },
+        auth: match a.auth.unwrap_or(if kind == ApiKindSpec::Http { AuthSpec::Iam } else { AuthSpec::ApiKey }) {
             AuthSpec::ApiKey => AuthMode::ApiKey,
             AuthSpec::Iam => AuthMode::Iam,
             AuthSpec::None => AuthMode::None,

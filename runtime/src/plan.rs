@@ -122,6 +122,9 @@ impl std::error::Error for PlanError {}
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiPlan {
+    /// Which kind of API Gateway API serves the routes.
+    #[serde(default)]
+    pub kind: ApiKind,
     /// Resource path of the collection, e.g. `/orders`.
     pub path: String,
     /// Name of the path parameter that identifies one order, e.g. `orderId`.
@@ -142,6 +145,17 @@ pub struct ApiPlan {
     pub default_limit: u32,
     /// Largest `limit` accepted by `GET /orders`.
     pub max_limit: u32,
+}
+
+/// The kind of API Gateway API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKind {
+    /// A REST API: API keys and usage plans, request validation; $3.50 per million requests.
+    #[default]
+    Rest,
+    /// An HTTP API: IAM or no auth, lower latency; $1.00 per million requests.
+    Http,
 }
 
 /// One API route.

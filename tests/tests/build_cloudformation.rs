@@ -137,7 +137,7 @@ fn roles_are_least_privilege() {
     for (name, plan) in valid_pipelines() {
         let t = parse(&plan);
         let roles = resources_of_type(&t, "AWS::IAM::Role");
-        assert!(roles.len() > lambda::functions(&plan).len(), "{name}: a role per function");
+        assert!(roles.len() >= lambda::functions(&plan).len(), "{name}: a role per function");
         for (id, role) in &roles {
             let props = &role["Properties"];
             assert!(props.get("ManagedPolicyArns").is_none(), "{name}: {id} uses managed policies");
@@ -303,6 +303,58 @@ fn iam_auth_and_cors_are_as_declared() {
         ["method.response.header.Access-Control-Allow-Origin"]
         .clone();
     assert_eq!(origin, format!("'{}'", plan.api.cors_origins[0]));
+}
+
+#[test]
+fn an_http_api_serves_every_route_with_iam_cors_throttling_and_its_own_metrics() {
+    let plan = plan_of(&workspace_root().join("tests/corpus/valid/http-api.yaml"));
+    let t = parse(&plan);
+    let rest: Vec<&String> = t["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str().is_some_and(|k| k.starts_with("AWS::ApiGateway::")))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(rest.is_empty(), "no REST API resource: {rest:?}");
+    let apis = resources_of_type(&t, "AWS::ApiGatewayV2::Api");
+    assert_eq!(apis.len(), 1);
+    let api = &apis[0].1["Properties"];
+    assert_eq!(api["ProtocolType"], "HTTP");
+    assert_eq!(api["CorsConfiguration"]["AllowOrigins"], serde_json::json!(plan.api.cors_origins));
+
+    let integration = &t["Resources"]["ApiIntegration"]["Properties"];
+    assert_eq!(integration["IntegrationType"], "AWS_PROXY");
+    assert_eq!(integration["PayloadFormatVersion"], "1.0", "the event the API function reads");
+    let mut keys: Vec<&str> = Vec::new();
+    for (id, route) in resources_of_type(&t, "AWS::ApiGatewayV2::Route") {
+        assert_eq!(route["Properties"]["AuthorizationType"], "AWS_IAM", "{id}: iam is the HTTP API's default");
+        keys.push(route["Properties"]["RouteKey"].as_str().expect("a route key"));
+    }
+    keys.sort_unstable();
+    assert_eq!(keys, ["GET /orders", "GET /orders/{orderId}", "POST /orders"]);
+    let arns: Vec<String> = resources_of_type(&t, "AWS::Lambda::Permission")
+        .iter()
+        .filter(|(_, p)| p["Properties"]["Principal"] == "apigateway.amazonaws.com")
+        .map(|(_, p)| p["Properties"]["SourceArn"]["Fn::Sub"].as_str().expect("Fn::Sub").to_owned())
+        .collect();
+    assert_eq!(arns.len(), 3, "one permission per route: {arns:?}");
+    assert!(arns.iter().any(|a| a.ends_with("${HttpApi}/*/POST/orders")), "{arns:?}");
+    assert!(arns.iter().any(|a| a.ends_with("${HttpApi}/*/GET/orders/*")), "{arns:?}");
+
+    let stage = &t["Resources"]["ApiStage"]["Properties"];
+    assert_eq!(stage["StageName"], "$default");
+    assert_eq!(stage["AutoDeploy"], true);
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingRateLimit"], 20);
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"], 40);
+    assert!(stage["AccessLogSettings"]["DestinationArn"].is_object());
+
+    let alarm = t["Resources"]["Api5xxRateAlarm"]["Properties"].to_string();
+    assert!(alarm.contains("\"5xx\"") && alarm.contains("ApiId"), "HTTP API metric names: {alarm}");
+    let body = t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("Fn::Sub body");
+    assert!(body.contains("\"5xx\"") && body.contains("${HttpApi}") && !body.contains("5XXError"), "{body}");
+    let url = t["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"].as_str().expect("the URL");
+    assert!(url.starts_with("https://${HttpApi}.execute-api."), "{url}");
 }
 
 #[test]

@@ -481,8 +481,7 @@ async fn chained_steps_commit_an_order_in_one_transaction() {
     let mut chained = plan();
     chained.stream.chain_steps = true;
     chained.stream.chain_budget_ms = 30_000;
-    let Some(h) = Harness::new(chained, &[("product-1", 10), ("product-2", 5), ("product-4", 1)], |_| {}).await
-    else {
+    let Some(h) = Harness::new(chained, &[("product-1", 10), ("product-2", 5), ("product-4", 1)], |_| {}).await else {
         return;
     };
     let order = new_order(&[("product-1", 2, 12.5), ("product-2", 1, 3.0), ("product-1", 1, 12.5)]);

@@ -6,15 +6,16 @@
 //! always well-formed JSON. Plan values reach the templates through the `json` filter (serde), so
 //! they are always escaped.
 //!
-//! Submodules build the contexts: [`api`] (REST API), [`functions`] (Lambda functions, their roles
+//! Submodules build the contexts: [`api`] (REST API), [`http_api`] (HTTP API), [`functions`] (Lambda functions, their roles
 //! and log groups), [`monitoring`] (dashboard, topic, alarms).
 
 pub mod api;
 pub mod functions;
+pub mod http_api;
 pub mod monitoring;
 
 use orchgen_runtime::lambda::{self, Function};
-use orchgen_runtime::plan::{PLAN_FORMAT, Plan, TablePlan};
+use orchgen_runtime::plan::{ApiKind, PLAN_FORMAT, Plan, TablePlan};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -30,16 +31,19 @@ pub const FUNCTIONS_TEMPLATE: &str = "functions.json.tera";
 pub const STREAM_TEMPLATE: &str = "stream.json.tera";
 /// The REST API.
 pub const API_TEMPLATE: &str = "api.json.tera";
+/// The HTTP API.
+pub const HTTP_API_TEMPLATE: &str = "http_api.json.tera";
 /// Dashboard, alarm topic, alarms.
 pub const MONITORING_TEMPLATE: &str = "monitoring.json.tera";
 
 /// The templates, compiled into the binary.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     (STACK_TEMPLATE, include_str!("../../../templates/cloudformation/stack.json.tera")),
     (TABLES_TEMPLATE, include_str!("../../../templates/cloudformation/tables.json.tera")),
     (FUNCTIONS_TEMPLATE, include_str!("../../../templates/cloudformation/functions.json.tera")),
     (STREAM_TEMPLATE, include_str!("../../../templates/cloudformation/stream.json.tera")),
     (API_TEMPLATE, include_str!("../../../templates/cloudformation/api.json.tera")),
+    (HTTP_API_TEMPLATE, include_str!("../../../templates/cloudformation/http_api.json.tera")),
     (MONITORING_TEMPLATE, include_str!("../../../templates/cloudformation/monitoring.json.tera")),
 ];
 
@@ -384,7 +388,12 @@ pub fn template(plan: &Plan) -> Result<String, CfnError> {
         (TABLES_TEMPLATE, render(&tera, TABLES_TEMPLATE, &TablesContext::new(plan))?),
         (FUNCTIONS_TEMPLATE, render(&tera, FUNCTIONS_TEMPLATE, &functions::FunctionsContext::new(plan)?)?),
         (STREAM_TEMPLATE, render(&tera, STREAM_TEMPLATE, &StreamContext::new(plan))?),
-        (API_TEMPLATE, render(&tera, API_TEMPLATE, &api::ApiContext::new(plan)?)?),
+        match plan.api.kind {
+            ApiKind::Rest => (API_TEMPLATE, render(&tera, API_TEMPLATE, &api::ApiContext::new(plan)?)?),
+            ApiKind::Http => {
+                (HTTP_API_TEMPLATE, render(&tera, HTTP_API_TEMPLATE, &http_api::HttpApiContext::new(plan)?)?)
+            }
+        },
         (MONITORING_TEMPLATE, render(&tera, MONITORING_TEMPLATE, &monitoring::MonitoringContext::new(plan))?),
     ];
     let mut resources = Map::new();

@@ -63,7 +63,10 @@ pub const PYTHON_PROCESSOR_RECORD_MS: f64 = 60.0;
 /// The seed's Python stream processor's own time per invocation.
 pub const PYTHON_PROCESSOR_BATCH_MS: f64 = 5.0;
 
-/// Lambda's START, END and REPORT lines of every invocation.
+/// Lambda's START, END and REPORT lines of every invocation, at the default system log level (the
+/// seed's functions). orchgen's functions log JSON with `SystemLogLevel: WARN`
+/// (templates/cloudformation/functions.json.tera): Lambda then writes none of these INFO lines, so
+/// orchgen's and the Step Functions design's (the same functions) platform lines cost nothing.
 pub const LAMBDA_PLATFORM_LOG_BYTES: f64 = 350.0;
 /// orchgen stream processor per invocation: the `batch processed` line (the lines of each order's
 /// moves and their EMF lines are measured by the simulation).

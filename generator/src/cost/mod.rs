@@ -10,14 +10,15 @@
 //!    constants in [`assumptions`], each with its reason.
 //!
 //! It is applied to three designs of the same pipeline:
-//! - **orchgen**: API Gateway (REST: plans declare no HTTP API) → the API Lambda → DynamoDB; the
+//! - **orchgen**: API Gateway (the plan's REST or HTTP API) → the API Lambda → DynamoDB; the
 //!   stream processor Lambda per batch of stream records, calling each step's Lambda synchronously
 //!   and committing each move as one TransactWriteItems when it has effects on other items (stock,
 //!   ledger, outbox), else as one conditional PutItem;
 //! - **the seed's design** (the Python/CDK app orchgen descends from, /work/shared/seed): a REST API,
 //!   Python Lambdas for the API, the stream processor and every step, a plain write per status change
 //!   and per effect, no indexes (listing scans the table);
-//! - **AWS Step Functions Standard** orchestrating the same Rust step Lambdas: the API Lambda starts
+//! - **AWS Step Functions Standard** orchestrating the same Rust step Lambdas behind the plan's kind
+//!   of API: the API Lambda starts
 //!   an execution, each step is a Lambda task followed by a DynamoDB UpdateItem task.
 //!
 //! Each design gets a line per service, a monthly total, the cost per million orders, and the ratios
@@ -29,7 +30,7 @@ pub mod prices;
 pub mod render;
 pub mod simulate;
 
-use orchgen_runtime::plan::{Architecture, Plan, StepAction};
+use orchgen_runtime::plan::{ApiKind, Architecture, AuthMode, Plan, StepAction};
 use serde::Serialize;
 
 use self::assumptions as a;
@@ -221,13 +222,26 @@ pub fn estimate(plan: &Plan, orders_per_month: u64, list_requests_per_month: u64
         return Err(CostError::NoOrders);
     }
     let trace = simulate::simulate(plan)?;
-    Ok(estimate_from_trace(plan, &trace, orders_per_month, list_requests_per_month))
+    let per_step = if plan.stream.chain_steps { simulate::simulate(&unchained(plan))? } else { trace.clone() };
+    Ok(estimate_from_trace(plan, &trace, &per_step, orders_per_month, list_requests_per_month))
 }
 
-/// The estimate from an already simulated order (see [`estimate`]).
+/// `plan` with a move per step: the order of writes the seed's design and Step Functions make (a
+/// status written after each step), whatever orchgen's plan chains.
+pub fn unchained(plan: &Plan) -> Plan {
+    let mut plan = plan.clone();
+    plan.stream.chain_steps = false;
+    plan.stream.chain_budget_ms = 0;
+    plan
+}
+
+/// The estimate from an already simulated order (see [`estimate`]): `trace` as the plan runs it,
+/// `per_step` as it runs with a move per step (the same trace when the plan does not chain steps),
+/// which the alternatives' writes follow.
 pub fn estimate_from_trace(
     plan: &Plan,
     trace: &Trace,
+    per_step: &Trace,
     orders_per_month: u64,
     list_requests_per_month: u64,
 ) -> Estimate {
@@ -239,7 +253,7 @@ pub fn estimate_from_trace(
     // `stream_filter_patterns`): its processor gets one record per stored version. The seed's mapping
     // has no filter: it also gets the removal of every expired order.
     let stream_records = trace.records;
-    let seed_stream_records = trace.records + u32::from(plan.tables.orders.ttl.is_some());
+    let seed_stream_records = per_step.records + u32::from(plan.tables.orders.ttl.is_some());
     let fill = batch_fill(n * f64::from(stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
     let seed_fill =
         batch_fill(n * f64::from(seed_stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
@@ -263,7 +277,7 @@ pub fn estimate_from_trace(
         },
     );
     let seed_usage = dynamo::usage(
-        trace,
+        per_step,
         Access {
             transactional: false,
             indexes: false,
@@ -272,7 +286,7 @@ pub fn estimate_from_trace(
         },
     );
     let sfn_usage = dynamo::usage(
-        trace,
+        per_step,
         Access { transactional: false, indexes: true, processing_read: None, api_read: Consistency::Strong },
     );
     let page = plan.api.default_limit.max(1);
@@ -294,21 +308,27 @@ pub fn estimate_from_trace(
             + gb_seconds(n, processor_ms_per_order, plan.functions.memory_mb);
     let step_gb_s: f64 = attempts.iter().map(|s| gb_seconds(n, a::RUST_STEP_MS, memory_of(plan, s))).sum();
     let api_invocations = n * f64::from(api_requests);
+    // The plan's kind of API, for orchgen and for Step Functions (the same front door, so that the
+    // comparison is of the orchestration); the seed's design keeps its REST API.
+    let (api_kind, api_price) = match plan.api.kind {
+        ApiKind::Rest => ("REST API", p.api_rest_request),
+        ApiKind::Http => ("HTTP API", p.api_http_request),
+    };
     let mut orchgen_lines = vec![
         line(
             "API Gateway",
-            format!("REST API: {api_requests} requests per order (POST + GET)"),
+            format!("{api_kind}: {api_requests} requests per order (POST + GET)"),
             api_invocations,
             "requests",
-            p.api_rest_request,
+            api_price,
             Scaling::Linear,
         ),
         line(
             "API Gateway",
-            format!("REST API: {list_requests_per_month} listings"),
+            format!("{api_kind}: {list_requests_per_month} listings"),
             lists,
             "requests",
-            p.api_rest_request,
+            api_price,
             Scaling::Fixed,
         ),
         line(
@@ -403,15 +423,15 @@ pub fn estimate_from_trace(
         p.sqs_request,
         Scaling::Linear,
     ));
-    let orchgen_log_bytes = api_invocations * a::LAMBDA_PLATFORM_LOG_BYTES
-        + n * trace.api_log_bytes as f64
-        + processor_invocations * (a::LAMBDA_PLATFORM_LOG_BYTES + a::RUST_PROCESSOR_BATCH_LOG_BYTES)
+    // No platform lines: the functions' system log level is WARN (see LAMBDA_PLATFORM_LOG_BYTES).
+    let orchgen_log_bytes = n * trace.api_log_bytes as f64
+        + processor_invocations * a::RUST_PROCESSOR_BATCH_LOG_BYTES
         + n * trace.engine_log_bytes as f64
-        + n * f64::from(steps) * (a::LAMBDA_PLATFORM_LOG_BYTES + a::RUST_STEP_LOG_BYTES);
+        + n * f64::from(steps) * a::RUST_STEP_LOG_BYTES;
     orchgen_lines.push(line(
         "CloudWatch Logs",
         format!(
-            "ingestion: {} B per order of JSON logs + EMF (measured) + Lambda platform lines",
+            "ingestion: {} B per order of JSON logs + EMF (measured), no platform lines (system log level WARN)",
             trace.api_log_bytes + trace.engine_log_bytes
         ),
         orchgen_log_bytes / 1e9,
@@ -496,7 +516,7 @@ pub fn estimate_from_trace(
                 a::PYTHON_PROCESSOR_BATCH_MS
             ),
             seed_processor_invocations * a::PYTHON_PROCESSOR_BATCH_MS / 1000.0 * f64::from(seed_mb) / 1024.0
-                + gb_seconds(n, engine_reads * a::PYTHON_PROCESSOR_RECORD_MS, seed_mb),
+                + gb_seconds(n, per_step.engine_reads.len() as f64 * a::PYTHON_PROCESSOR_RECORD_MS, seed_mb),
             "GB-s",
             p.lambda_gb_second_x86,
             Scaling::Sublinear,
@@ -551,22 +571,22 @@ pub fn estimate_from_trace(
     );
 
     // ---------------------------------------------------------------- Step Functions Standard
-    let sfn_transitions = state_transitions(plan, trace);
+    let sfn_transitions = state_transitions(plan, per_step);
     let mut sfn_lines = vec![
         line(
             "API Gateway",
-            format!("REST API: {api_requests} requests per order"),
+            format!("{api_kind}: {api_requests} requests per order"),
             api_invocations,
             "requests",
-            p.api_rest_request,
+            api_price,
             Scaling::Linear,
         ),
         line(
             "API Gateway",
-            format!("REST API: {list_requests_per_month} listings"),
+            format!("{api_kind}: {list_requests_per_month} listings"),
             lists,
             "requests",
-            p.api_rest_request,
+            api_price,
             Scaling::Fixed,
         ),
         line(
@@ -634,12 +654,10 @@ pub fn estimate_from_trace(
         Scaling::Fixed,
     ));
     sfn_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
-    let sfn_log_bytes = api_invocations * a::LAMBDA_PLATFORM_LOG_BYTES
-        + n * trace.api_log_bytes as f64
-        + n * f64::from(steps) * (a::LAMBDA_PLATFORM_LOG_BYTES + a::RUST_STEP_LOG_BYTES);
+    let sfn_log_bytes = n * trace.api_log_bytes as f64 + n * f64::from(steps) * a::RUST_STEP_LOG_BYTES;
     sfn_lines.push(line(
         "CloudWatch Logs",
-        "ingestion: function logs (execution history is free, no log group)".into(),
+        "ingestion: the same functions' logs (execution history is free, no log group)".into(),
         sfn_log_bytes / 1e9,
         "GB",
         p.cloudwatch_logs_ingestion_gb,
@@ -662,14 +680,22 @@ pub fn estimate_from_trace(
         ratio("orchgen / step_functions", &orchgen, &sfn, TARGET_VS_STEP_FUNCTIONS),
     ];
     let http_saving = api_invocations * (p.api_rest_request - p.api_http_request);
-    let notes = vec![
-        format!(
-            "The plan declares a REST API (orchgen generates API Gateway REST APIs). An HTTP API would cost ${:.2} a month instead of ${:.2} for the order requests (${:.2} less; orchgen per million orders: ${:.2}).",
+    let api_note = match plan.api.kind {
+        ApiKind::Rest => format!(
+            "The plan declares a REST API. An HTTP API (`api.kind: http`) would cost ${:.2} a month instead of ${:.2} for the order requests (${:.2} less; orchgen per million orders: ${:.2}).",
             api_invocations * p.api_http_request,
             api_invocations * p.api_rest_request,
             http_saving,
             (orchgen.total_monthly_usd - http_saving) / n * 1e6,
         ),
+        ApiKind::Http => format!(
+            "The plan declares an HTTP API ({}); the Step Functions design is given the same API, the seed's design keeps its REST API. A REST API would cost ${:.2} more a month.",
+            if plan.api.auth == AuthMode::None { "public" } else { "IAM auth" },
+            http_saving,
+        ),
+    };
+    let notes = vec![
+        api_note,
         format!(
             "DynamoDB units per order are sized from the runtime's own calls for one representative order ({} versions, {} committed transitions, {} engine reads) by DynamoDB's documented rules; DynamoDB Local reports more for transactions, because its accounting does not follow those rules (BENCHMARKS.md; tests/tests/dynamodb_engine.rs prints its figures for a reference order).",
             trace.records,
@@ -784,8 +810,8 @@ mod tests {
     fn the_totals_are_the_sums_of_the_lines_and_scale_with_orders() {
         let plan = reference_plan();
         let trace = simulate::simulate(&plan).expect("the reference order completes");
-        let small = estimate_from_trace(&plan, &trace, 1_000_000, 720);
-        let large = estimate_from_trace(&plan, &trace, 2_000_000, 720);
+        let small = estimate_from_trace(&plan, &trace, &trace, 1_000_000, 720);
+        let large = estimate_from_trace(&plan, &trace, &trace, 2_000_000, 720);
         for (s, l) in small.designs.iter().zip(&large.designs) {
             let sum: f64 = s.lines.iter().map(|l| l.monthly_usd).sum();
             assert!((s.total_monthly_usd - sum).abs() < 1e-9, "{}", s.id);
@@ -809,7 +835,8 @@ mod tests {
         use orchgen_runtime::store::dynamodb::effects;
         use orchgen_runtime::store::dynamodb::item::{OrderAttributes, encode_order};
 
-        let plan = reference_plan();
+        // A move per step, so that both kinds of writes occur.
+        let plan = unchained(&reference_plan());
         let trace = simulate::simulate(&plan).expect("the reference order completes");
         let access =
             Access { transactional: true, indexes: true, processing_read: None, api_read: Consistency::Strong };

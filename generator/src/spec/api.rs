@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSpec {
+    /// The kind of API Gateway API: `rest` (default; API keys, usage plans) or `http` (an HTTP API:
+    /// $1.00 instead of $3.50 per million requests, lower latency; IAM or no auth, no API keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ApiKindSpec>,
     /// Path of the orders collection. Default `/orders`; one order is at `<path>/{orderId}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(/[A-Za-z0-9._-]+)+$"), example = &"/orders")]
@@ -14,7 +18,8 @@ pub struct ApiSpec {
     /// Routes to serve. Default: all three.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteSpec>>,
-    /// How callers authenticate. Default `api_key`; `none` makes the API public and must be said explicitly.
+    /// How callers authenticate. Default `api_key` (`iam` for an HTTP API, which has no API keys);
+    /// `none` makes the API public and must be said explicitly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSpec>,
     /// Largest accepted request body, in bytes (default 16384, at most 10 MB, API Gateway's limit).
@@ -30,6 +35,16 @@ pub struct ApiSpec {
     /// Paging of `GET /orders`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<ListSpec>,
+}
+
+/// The kind of API Gateway API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKindSpec {
+    /// An API Gateway REST API.
+    Rest,
+    /// An API Gateway HTTP API.
+    Http,
 }
 
 /// A route of the order API.

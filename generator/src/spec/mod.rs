@@ -10,7 +10,7 @@ mod monitoring;
 mod steps;
 mod tables;
 
-pub use api::{ApiSpec, AuthSpec, CorsSpec, ListSpec, RouteSpec, ThrottleSpec};
+pub use api::{ApiKindSpec, ApiSpec, AuthSpec, CorsSpec, ListSpec, RouteSpec, ThrottleSpec};
 pub use monitoring::{AlarmsSpec, MonitoringSpec};
 pub use steps::{
     AddressField, ArchitectureSpec, BackoffJitter, ChannelSpec, CompensationKind, CompensationSpec, CountryCode,

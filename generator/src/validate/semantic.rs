@@ -7,7 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::spec::{
-    AuthSpec, CompensationKind, Duration, OnFailureSpec, RetrySpec, Spec, StepKind, StepSpec, parse_duration_ms,
+    ApiKindSpec, AuthSpec, CompensationKind, Duration, OnFailureSpec, RetrySpec, Spec, StepKind, StepSpec,
+    parse_duration_ms,
 };
 use crate::suggest::did_you_mean;
 use crate::validate::schema_check::head_span;
@@ -666,6 +667,17 @@ impl Checker<'_> {
 
     fn api(&mut self) {
         let Some(api) = &self.spec.api else { return };
+        if api.kind == Some(ApiKindSpec::Http) && api.auth == Some(AuthSpec::ApiKey) {
+            self.out.push(
+                Diagnostic::error(
+                    "orchgen::http-api-key",
+                    "an HTTP API cannot require an API key: API Gateway has API keys and usage plans only for REST APIs",
+                    self.span("/api/auth"),
+                    "not on an HTTP API",
+                )
+                .with_help("use `auth: iam` (signed requests) with `kind: http`, or `kind: rest` to keep the API key"),
+            );
+        }
         if api.auth == Some(AuthSpec::None) {
             self.out.push(
                 Diagnostic::warning(

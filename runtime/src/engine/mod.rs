@@ -264,10 +264,14 @@ impl Engine {
         let transition = Transition { expected_version: current.version, order: next, effects };
         match self.store.commit(&transition).await {
             Ok(()) => {
+                let ran = transition.order.history.get(current.history.len()..).unwrap_or_default();
+                let mut steps: Vec<&str> = ran.iter().map(|h| h.step.as_str()).collect();
+                steps.dedup();
                 tracing::info!(
                     from = %current.status,
                     to = %transition.order.status,
                     version = transition.order.version,
+                    steps = %steps.join(","),
                     "order moved"
                 );
                 if let Some(terminal) = terminal {

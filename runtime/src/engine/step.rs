@@ -38,11 +38,7 @@ use super::{Committed, Engine, ProcessError, effect_error_code, idempotency_key,
 impl Engine {
     /// Runs `plan.steps[index]` for the order, and the steps after it when the plan chains steps.
     pub(super) async fn run_step(&self, order: Order, index: usize) -> Result<(), ProcessError> {
-        if self.plan.stream.chain_steps {
-            self.run_chain(order, index).await
-        } else {
-            self.run_one(order, index).await
-        }
+        if self.plan.stream.chain_steps { self.run_chain(order, index).await } else { self.run_one(order, index).await }
     }
 
     /// Runs `plan.steps[index]` alone and commits its outcome.

@@ -5,12 +5,12 @@
 //! metrics use the names the runtime publishes (`orchgen_runtime::telemetry::names`).
 
 use orchgen_runtime::lambda::{self, Function};
-use orchgen_runtime::plan::Plan;
+use orchgen_runtime::plan::{ApiKind, Plan};
 use orchgen_runtime::telemetry::names as metric_names;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{CheckovSkip, get_att, reference, sub};
+use super::{CheckovSkip, get_att, http_api, reference, sub};
 use crate::build::names;
 
 /// Period of every alarm and dashboard metric, in seconds.
@@ -91,10 +91,25 @@ fn alarm(
 }
 
 fn api_dimensions(plan: &Plan) -> Value {
-    json!([
-        { "Name": "ApiName", "Value": sub(format!("${{Stage}}-{}", names::sub_literal(&plan.name))) },
-        { "Name": "Stage", "Value": reference("Stage") }
-    ])
+    match plan.api.kind {
+        ApiKind::Rest => json!([
+            { "Name": "ApiName", "Value": sub(format!("${{Stage}}-{}", names::sub_literal(&plan.name))) },
+            { "Name": "Stage", "Value": reference("Stage") }
+        ]),
+        ApiKind::Http => json!([
+            { "Name": "ApiId", "Value": reference("HttpApi") },
+            { "Name": "Stage", "Value": http_api::DEFAULT_STAGE }
+        ]),
+    }
+}
+
+/// The API Gateway metric names of the plan's kind of API: (4xx, 5xx). REST APIs publish
+/// `4XXError`/`5XXError`, HTTP APIs `4xx`/`5xx`; both publish `Count` and `Latency`.
+fn api_error_metrics(plan: &Plan) -> (&'static str, &'static str) {
+    match plan.api.kind {
+        ApiKind::Rest => ("4XXError", "5XXError"),
+        ApiKind::Http => ("4xx", "5xx"),
+    }
 }
 
 impl MonitoringContext {
@@ -146,15 +161,31 @@ impl MonitoringContext {
             json!([{ "Name": "QueueName", "Value": get_att("StreamDeadLetterQueue", "QueueName") }]),
             "Maximum",
         ));
-        alarms.push(alarm(
-            "Api5xxRateAlarm".to_owned(),
-            format!("{}% or more of the API's requests failed with a 5xx status in 5 minutes.", a.api_5xx_percent),
-            json!(a.api_5xx_percent / 100.0),
-            "AWS/ApiGateway",
-            "5XXError",
-            api_dimensions(plan),
-            "Average",
-        ));
+        let api_5xx =
+            format!("{}% or more of the API's requests failed with a 5xx status in 5 minutes.", a.api_5xx_percent);
+        let (_, server_errors) = api_error_metrics(plan);
+        let api_stat = |id: &str, name: &str| {
+            json!({
+                "Id": id,
+                "MetricStat": {
+                    "Metric": { "Namespace": "AWS/ApiGateway", "MetricName": name, "Dimensions": api_dimensions(plan) },
+                    "Period": PERIOD_S,
+                    "Stat": "Sum"
+                },
+                "ReturnData": false
+            })
+        };
+        alarms.push(AlarmContext {
+            id: "Api5xxRateAlarm".to_owned(),
+            description: api_5xx,
+            threshold: json!(a.api_5xx_percent),
+            metric: None,
+            metrics: Some(json!([
+                api_stat("errors", server_errors),
+                api_stat("requests", "Count"),
+                { "Id": "rate", "Expression": "IF(FILL(requests, 0) > 0, 100 * FILL(errors, 0) / requests, 0)", "Label": "API 5xx responses (%)", "ReturnData": true }
+            ])),
+        });
         alarms.push(alarm(
             "ApiLatencyAlarm".to_owned(),
             format!("The API's p99 latency reached {} ms.", a.api_p99_latency_ms),
@@ -240,8 +271,13 @@ fn widget(title: &str, metrics: Vec<Value>, stat: &str, extra: Value) -> Value {
 /// The dashboard body (JSON for `Fn::Sub`): the API, every function, the stream, the tables, the
 /// dead-letter queue and the business metrics.
 pub fn dashboard_body(plan: &Plan) -> Value {
-    let api_dims =
-        [("ApiName", format!("${{Stage}}-{}", names::sub_literal(&plan.name))), ("Stage", "${Stage}".to_owned())];
+    let api_dims = match plan.api.kind {
+        ApiKind::Rest => {
+            [("ApiName", format!("${{Stage}}-{}", names::sub_literal(&plan.name))), ("Stage", "${Stage}".to_owned())]
+        }
+        ApiKind::Http => [("ApiId", "${HttpApi}".to_owned()), ("Stage", http_api::DEFAULT_STAGE.to_owned())],
+    };
+    let (client_errors, server_errors) = api_error_metrics(plan);
     let functions = lambda::functions(plan);
     let per_function = |metric: &str| -> Vec<Value> {
         functions
@@ -316,8 +352,8 @@ pub fn dashboard_body(plan: &Plan) -> Value {
             "API requests and errors",
             vec![
                 line("AWS/ApiGateway", "Count", &api_dims, json!({ "label": "requests" })),
-                line("AWS/ApiGateway", "4XXError", &api_dims, json!({ "label": "4xx" })),
-                line("AWS/ApiGateway", "5XXError", &api_dims, json!({ "label": "5xx" })),
+                line("AWS/ApiGateway", client_errors, &api_dims, json!({ "label": "4xx" })),
+                line("AWS/ApiGateway", server_errors, &api_dims, json!({ "label": "5xx" })),
             ],
             "Sum",
             json!({}),

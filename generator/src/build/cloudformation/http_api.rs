@@ -1,0 +1,187 @@
+//! The HTTP API of the template (`api.kind: http`): one Lambda-proxy integration (payload format
+//! 1.0, the event the API function reads for a REST API too), a route per plan route with the
+//! declared auth, a Lambda permission per route, CORS in the API's own configuration, and the
+//! `$default` stage (auto-deployed) with access logs and throttling.
+//!
+//! The `$default` stage serves the API at its root, so the paths the function sees are the plan's
+//! (a named stage would prefix them). HTTP APIs have no API keys: validation refuses
+//! `auth: api_key` with `kind: http`, and this module refuses it too.
+
+use orchgen_runtime::lambda::Function;
+use orchgen_runtime::plan::{AuthMode, Plan, RouteAction};
+use serde::Serialize;
+use serde_json::json;
+
+use super::api::{CORS_ALLOW_HEADERS, MAX_INTEGRATION_TIMEOUT_MS};
+use super::{CfnError, CheckovSkip, log_group_skips};
+use crate::build::names;
+
+/// The stage name of an HTTP API served at its root.
+pub const DEFAULT_STAGE: &str = "$default";
+
+/// Context of `http_api.json.tera`.
+#[derive(Debug, Serialize)]
+pub struct HttpApiContext {
+    /// Api name (`Fn::Sub`).
+    pub name_sub: String,
+    /// Api description.
+    pub description: String,
+    /// The routes.
+    pub routes: Vec<HttpRouteContext>,
+    /// CORS origins (empty: no CORS configuration).
+    pub cors_origins: Vec<String>,
+    /// CORS methods.
+    pub cors_methods: Vec<String>,
+    /// CORS headers.
+    pub cors_headers: Vec<String>,
+    /// The API function's logical id.
+    pub function_id: String,
+    /// Integration timeout.
+    pub integration_timeout_ms: u64,
+    /// Access log group name (`Fn::Sub`).
+    pub access_log_group_sub: String,
+    /// Access log line format (JSON).
+    pub access_log_format: String,
+    /// Log retention.
+    pub log_retention_days: u32,
+    /// Justified checkov skips of the log group.
+    pub log_group_skips: Vec<CheckovSkip>,
+    /// Requests per second.
+    pub throttle_rate: u32,
+    /// Burst.
+    pub throttle_burst: u32,
+    /// The stage name.
+    pub stage_name: &'static str,
+}
+
+/// An `AWS::ApiGatewayV2::Route` and its Lambda permission.
+#[derive(Debug, Serialize)]
+pub struct HttpRouteContext {
+    /// Logical id of the route.
+    pub id: String,
+    /// `METHOD /path/{param}`.
+    pub route_key: String,
+    /// Operation name (as in the OpenAPI document).
+    pub operation: &'static str,
+    /// `AWS_IAM` or `NONE`.
+    pub authorization_type: &'static str,
+    /// Logical id of the Lambda permission.
+    pub permission_id: String,
+    /// The permission's source ARN (`Fn::Sub`).
+    pub source_arn_sub: String,
+    /// Justified checkov skips.
+    pub checkov_skips: Vec<CheckovSkip>,
+}
+
+impl HttpApiContext {
+    /// The HTTP API of `plan`.
+    pub fn new(plan: &Plan) -> Result<HttpApiContext, CfnError> {
+        let api = &plan.api;
+        let authorization_type = match api.auth {
+            AuthMode::Iam => "AWS_IAM",
+            AuthMode::None => "NONE",
+            AuthMode::ApiKey => {
+                return Err(CfnError::Unsupported(
+                    "an HTTP API has no API keys: use `auth: iam` or `kind: rest`".to_owned(),
+                ));
+            }
+        };
+        let mut routes = Vec::new();
+        let mut cors_methods = vec!["OPTIONS".to_owned()];
+        for route in &api.routes {
+            let segments: Vec<&str> = route.path.split('/').filter(|s| !s.is_empty()).collect();
+            if segments.is_empty() {
+                return Err(CfnError::Unsupported(format!(
+                    "route `{} {}` has no path segment",
+                    route.method, route.path
+                )));
+            }
+            let method = route.method.to_ascii_uppercase();
+            if !cors_methods.contains(&method) {
+                cors_methods.push(method.clone());
+            }
+            let stem: String = segments
+                .iter()
+                .map(|s| names::pascal(s.trim_start_matches('{').trim_end_matches('}').trim_end_matches('+')))
+                .collect();
+            let verb = names::pascal(&method.to_ascii_lowercase());
+            let arn_path: Vec<String> = segments
+                .iter()
+                .map(|s| if s.starts_with('{') { "*".to_owned() } else { names::sub_literal(s) })
+                .collect();
+            let mut checkov_skips = Vec::new();
+            if api.auth == AuthMode::None {
+                checkov_skips.push(CheckovSkip::new(
+                    "CKV_AWS_309",
+                    "the pipeline declares `api.auth: none`: this API is public on purpose",
+                ));
+            }
+            routes.push(HttpRouteContext {
+                id: format!("ApiRoute{stem}{verb}"),
+                route_key: format!("{method} {}", route.path),
+                operation: match route.action {
+                    RouteAction::Create => "createOrder",
+                    RouteAction::List => "listOrders",
+                    RouteAction::Get => "getOrder",
+                },
+                authorization_type,
+                permission_id: format!("ApiPermission{stem}{verb}"),
+                // `*` for the stage: `$default` is written as is in the ARN.
+                source_arn_sub: format!(
+                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/{method}/{}",
+                    arn_path.join("/")
+                ),
+                checkov_skips,
+            });
+        }
+        for origin in &api.cors_origins {
+            if origin.is_empty() || origin.chars().any(char::is_whitespace) {
+                return Err(CfnError::Unsupported(format!("the CORS origin `{origin}` is not an origin")));
+            }
+        }
+        let access_log_format = json!({
+            "requestId": "$context.requestId",
+            "ip": "$context.identity.sourceIp",
+            "caller": "$context.identity.caller",
+            "user": "$context.identity.user",
+            "requestTime": "$context.requestTime",
+            "httpMethod": "$context.httpMethod",
+            "routeKey": "$context.routeKey",
+            "status": "$context.status",
+            "protocol": "$context.protocol",
+            "responseLength": "$context.responseLength",
+            "integrationLatency": "$context.integrationLatency",
+            "responseLatency": "$context.responseLatency",
+            "integrationError": "$context.integrationErrorMessage",
+            "errorMessage": "$context.error.message",
+        })
+        .to_string();
+        let description = if plan.description.is_empty() {
+            format!("Order API of pipeline {}", plan.name)
+        } else {
+            plan.description.clone()
+        };
+        let lambda_timeout_ms = super::functions::timeout_seconds(plan.functions.api_timeout_ms) * 1000;
+        Ok(HttpApiContext {
+            name_sub: format!("${{Stage}}-{}", names::sub_literal(&plan.name)),
+            description,
+            routes,
+            cors_origins: api.cors_origins.clone(),
+            cors_methods,
+            cors_headers: CORS_ALLOW_HEADERS.split(',').map(str::to_owned).collect(),
+            function_id: names::function_id(&Function::Api),
+            integration_timeout_ms: plan
+                .functions
+                .api_timeout_ms
+                .min(lambda_timeout_ms)
+                .clamp(50, MAX_INTEGRATION_TIMEOUT_MS),
+            access_log_group_sub: format!("/aws/apigateway/{}access", names::prefix_sub(&plan.name)),
+            access_log_format,
+            log_retention_days: plan.monitoring.log_retention_days,
+            log_group_skips: log_group_skips(plan),
+            throttle_rate: api.throttle_rate,
+            throttle_burst: api.throttle_burst,
+            stage_name: DEFAULT_STAGE,
+        })
+    }
+}
