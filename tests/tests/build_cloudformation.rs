@@ -250,7 +250,42 @@ fn the_template_holds_the_plan() {
     let dlq = &t["Resources"]["StreamDeadLetterQueue"]["Properties"];
     assert_eq!(dlq["MessageRetentionPeriod"], 1_209_600);
 
-    // api_key auth: a key, a usage plan, and every route requires the key.
+    // The reference pipeline's HTTP API: IAM on every route, throttled, logged.
+    let routes = resources_of_type(&t, "AWS::ApiGatewayV2::Route");
+    assert_eq!(routes.len(), plan.api.routes.len());
+    for (id, r) in &routes {
+        assert_eq!(r["Properties"]["AuthorizationType"], "AWS_IAM", "{id}");
+    }
+    let stage = &t["Resources"]["ApiStage"]["Properties"];
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingRateLimit"], 100);
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"], 200);
+    assert!(stage["AccessLogSettings"]["DestinationArn"].is_object());
+
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    assert_eq!(alarms.len(), 2 * functions.len() + 5);
+    assert_eq!(t["Resources"]["AlarmEmailSubscription"]["Properties"]["Endpoint"], "ops@example.com");
+    let body = t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("Fn::Sub body");
+    let body: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
+    let text = body.to_string();
+    for metric in [
+        "IteratorAge",
+        "\"5xx\"",
+        "ConsumedWriteCapacityUnits",
+        "ApproximateNumberOfMessagesVisible",
+        "OrdersCompleted",
+        "StepDuration",
+    ] {
+        assert!(text.contains(metric), "dashboard shows {metric}");
+    }
+    for output in ["ApiUrl", "DashboardUrl", "OrdersTableName", "DeadLetterQueueUrl", "AlarmTopicArn"] {
+        assert!(t["Outputs"].get(output).is_some(), "output {output}");
+    }
+}
+
+#[test]
+fn an_api_key_rest_api_has_a_key_a_usage_plan_and_every_route_requires_the_key() {
+    let plan = plan_of(&workspace_root().join("tests/corpus/valid/minimal.yaml"));
+    let t = parse(&plan);
     assert_eq!(resources_of_type(&t, "AWS::ApiGateway::ApiKey").len(), 1);
     assert_eq!(resources_of_type(&t, "AWS::ApiGateway::UsagePlan").len(), 1);
     let methods = resources_of_type(&t, "AWS::ApiGateway::Method");
@@ -263,26 +298,9 @@ fn the_template_holds_the_plan() {
     assert_eq!(stage["MethodSettings"][0]["ThrottlingRateLimit"], 100);
     assert_eq!(stage["MethodSettings"][0]["ThrottlingBurstLimit"], 200);
     assert!(stage["AccessLogSetting"]["DestinationArn"].is_object());
-
-    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
-    assert_eq!(alarms.len(), 2 * functions.len() + 5);
-    assert_eq!(t["Resources"]["AlarmEmailSubscription"]["Properties"]["Endpoint"], "ops@example.com");
-    let body = t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("Fn::Sub body");
-    let body: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
-    let text = body.to_string();
-    for metric in [
-        "IteratorAge",
-        "5XXError",
-        "ConsumedWriteCapacityUnits",
-        "ApproximateNumberOfMessagesVisible",
-        "OrdersCompleted",
-        "StepDuration",
-    ] {
-        assert!(text.contains(metric), "dashboard shows {metric}");
-    }
-    for output in ["ApiUrl", "DashboardUrl", "OrdersTableName", "DeadLetterQueueUrl", "AlarmTopicArn"] {
-        assert!(t["Outputs"].get(output).is_some(), "output {output}");
-    }
+    let alarm = t["Resources"]["Api5xxRateAlarm"]["Properties"].to_string();
+    assert!(alarm.contains("5XXError") && alarm.contains("ApiName"), "REST API metric names: {alarm}");
+    assert!(t["Outputs"].get("ApiKeyId").is_some());
 }
 
 #[test]
