@@ -17,6 +17,7 @@ pub mod plan_text;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema;
+pub mod sigv4;
 pub mod source;
 pub mod spec;
 pub mod suggest;

@@ -1,5 +1,7 @@
 //! `orchgen orders list|get|submit`: the order API from the command line, against a running
-//! `orchgen dev` (the default URL) or a deployed stage (`--url`, `--api-key` sent as `x-api-key`).
+//! `orchgen dev` (the default URL) or a deployed stage (`--url`; `--api-key` sent as `x-api-key`,
+//! or requests signed with SigV4 for an IAM-protected API: `--sigv4`, implied for an execute-api URL
+//! without an API key).
 //!
 //! Output is a readable table by default and the API's own JSON with `--format json` (for `list
 //! --all`, one `ListBody` holding every page). Exit codes: 0 success, 1 the API refused the request
@@ -19,6 +21,7 @@ use serde_json::Value;
 
 use crate::cli::Format;
 use crate::dev::DEFAULT_PORT;
+use crate::sigv4::{self, Signer};
 
 /// The environment variable holding the API key when `--api-key` is not given.
 pub const ENV_API_KEY: &str = "ORCHGEN_API_KEY";
@@ -42,6 +45,11 @@ pub struct OrdersArgs {
     /// API key, sent as `x-api-key` (default: the ORCHGEN_API_KEY environment variable).
     #[arg(long, global = true)]
     pub api_key: Option<String>,
+    /// Sign the requests with AWS Signature V4 (an API with `auth: iam`), with the credentials
+    /// the AWS CLI would use (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO …). Implied for an
+    /// `…execute-api.REGION.amazonaws.com` URL when no API key is given.
+    #[arg(long, global = true)]
+    pub sigv4: bool,
     /// Path of the orders collection under the URL (the pipeline's `api.path`).
     #[arg(long, global = true, default_value = DEFAULT_PATH)]
     pub path: String,
@@ -210,6 +218,7 @@ struct ApiClient {
     client: Client,
     base: Url,
     api_key: Option<String>,
+    signer: Option<Signer>,
 }
 
 impl ApiClient {
@@ -234,7 +243,14 @@ impl ApiClient {
             .build()
             .map_err(|e| OrdersError::Api(format!("cannot start the HTTP client: {e}")))?;
         let api_key = args.api_key.clone().or_else(|| std::env::var(ENV_API_KEY).ok()).filter(|k| !k.is_empty());
-        Ok(ApiClient { client, base, api_key })
+        let host = base.host_str().unwrap_or_default().to_owned();
+        let sign = args.sigv4 || (api_key.is_none() && sigv4::region_of_host(&host).is_some());
+        let signer = if sign {
+            Some(Signer::from_environment(&host).map_err(|e| OrdersError::Usage(e.to_string()))?)
+        } else {
+            None
+        };
+        Ok(ApiClient { client, base, api_key, signer })
     }
 
     fn url(&self, id: Option<&str>) -> Url {
@@ -258,6 +274,9 @@ impl ApiClient {
             if let Some(next) = next {
                 query.append_pair("next", next);
             }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
         }
         let (page, _) = self.send(self.client.get(url.clone()), &url)?;
         Ok(page)
@@ -283,7 +302,13 @@ impl ApiClient {
         if let Some(key) = &self.api_key {
             request = request.header(API_KEY_HEADER, key);
         }
-        let response = request.send().map_err(|e| no_answer(&e, url))?;
+        let mut request = request.build().map_err(|e| no_answer(&e, url))?;
+        if let Some(signer) = &self.signer {
+            signer
+                .sign(&mut request, std::time::SystemTime::now())
+                .map_err(|e| OrdersError::Api(format!("{url}: {e}")))?;
+        }
+        let response = self.client.execute(request).map_err(|e| no_answer(&e, url))?;
         let status = response.status();
         let text = read_text(response, url)?;
         if !status.is_success() {
@@ -351,8 +376,11 @@ fn api_error(status: reqwest::StatusCode, text: &str) -> String {
         return message;
     }
     if let Some(message) = body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str) {
-        let hint =
-            if status.as_u16() == 403 { " (a missing or wrong API key? --api-key / ORCHGEN_API_KEY)" } else { "" };
+        let hint = if status.as_u16() == 403 {
+            " (not allowed: a missing or wrong API key (--api-key / ORCHGEN_API_KEY), or, for an IAM-protected API, unsigned requests (--sigv4) or credentials without execute-api:Invoke)"
+        } else {
+            ""
+        };
         return format!("the API answered {status}: {message}{hint}");
     }
     format!("the API answered {status}: {}", excerpt(text))

@@ -269,3 +269,39 @@ fn the_api_key_is_sent_and_gateway_refusals_read_well() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("with a body that is not JSON"), "{}", stderr(&output));
 }
+
+/// `--sigv4`: the request reaches the API signed for `execute-api` in the configured region, with
+/// the credentials of the standard chain (here the environment; no profile file, no instance
+/// metadata).
+#[test]
+fn sigv4_signs_requests_for_an_iam_protected_api() {
+    let (port, request) = gateway_stand_in("200 OK", r#"{"orders":[],"count":0,"next":null}"#);
+    let url = format!("http://127.0.0.1:{port}");
+    let output = Command::new(orchgen_bin())
+        .args(["orders", "--url", &url, "--sigv4", "list", "--limit", "5"])
+        .env_remove("ORCHGEN_API_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_ACCESS_KEY_ID", "AKIDORCHGENTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/orchgen-test-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/orchgen-test-credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("orchgen orders runs");
+    let request = request.recv_timeout(Duration::from_secs(10)).expect("the stand-in got a request");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lower = request.to_ascii_lowercase();
+    assert!(request.starts_with("GET /orders?limit=5 HTTP/1.1"), "{request}");
+    let authorization = lower.lines().find(|l| l.starts_with("authorization: ")).unwrap_or_default();
+    assert!(
+        authorization.starts_with("authorization: aws4-hmac-sha256 credential=akidorchgentest/")
+            && authorization.contains("/eu-west-1/execute-api/aws4_request")
+            && authorization.contains("signedheaders=")
+            && authorization.contains("signature="),
+        "{request}"
+    );
+    assert!(lower.contains("\r\nx-amz-date: "), "{request}");
+    assert!(!lower.contains("x-api-key"), "{request}");
+}
