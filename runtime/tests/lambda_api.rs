@@ -129,3 +129,83 @@ async fn a_wrong_method_is_answered_not_failed() {
     assert_eq!(response.status_code, 405);
     assert!(header(&response, "allow").contains("POST"), "{:?}", response.headers);
 }
+
+/// An HTTP API's Lambda proxy event, payload format 1.0 (`api.kind: http`), as the API Gateway
+/// developer guide shows it: the `$default` stage, IAM caller identity, null authorizer fields.
+fn http_api_event(
+    method: &str,
+    route_path: &str,
+    path: &str,
+    params: Value,
+    body: Option<&str>,
+) -> ApiGatewayProxyRequest {
+    serde_json::from_value(json!({
+        "version": "1.0",
+        "resource": route_path,
+        "path": path,
+        "httpMethod": method,
+        "headers": { "content-type": "application/json", "host": "abc.execute-api.eu-west-1.amazonaws.com" },
+        "multiValueHeaders": { "content-type": ["application/json"] },
+        "queryStringParameters": null,
+        "multiValueQueryStringParameters": null,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc",
+            "authorizer": { "claims": null, "scopes": null },
+            "domainName": "abc.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc",
+            "extendedRequestId": "ext-1",
+            "httpMethod": method,
+            "identity": {
+                "accessKey": "AKIDEXAMPLE", "accountId": "123456789012", "caller": "AIDAEXAMPLE",
+                "cognitoAuthenticationProvider": null, "cognitoAuthenticationType": null,
+                "cognitoIdentityId": null, "cognitoIdentityPoolId": null, "principalOrgId": null,
+                "sourceIp": "192.0.2.1", "user": "AIDAEXAMPLE", "userAgent": "orchgen/0",
+                "userArn": "arn:aws:iam::123456789012:user/shop-backend"
+            },
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "requestId": "http-api-req-1",
+            "requestTime": "27/Nov/2026:19:15:17 +0000",
+            "requestTimeEpoch": 1_795_806_917_135_u64,
+            "resourceId": format!("{method} {route_path}"),
+            "resourcePath": route_path,
+            "stage": "$default"
+        },
+        "pathParameters": params,
+        "stageVariables": null,
+        "body": body,
+        "isBase64Encoded": false
+    }))
+    .expect("an HTTP API payload 1.0 event")
+}
+
+#[tokio::test]
+async fn http_api_payload_1_0_events_create_and_read_an_order() {
+    let api = api();
+    let created = api::handle(
+        &api,
+        invocation(http_api_event("POST", "/orders", "/orders", Value::Null, Some(ORDER)), "lambda-req-1"),
+    )
+    .await;
+    assert_eq!(created.status_code, 201, "{:?}", created.body);
+    assert_eq!(header(&created, "x-request-id"), "http-api-req-1");
+    let order_id = body(&created)["order_id"].as_str().expect("an order id").to_owned();
+
+    let path = format!("/orders/{order_id}");
+    let read = api::handle(
+        &api,
+        invocation(
+            http_api_event("GET", "/orders/{orderId}", &path, json!({ "orderId": order_id }), None),
+            "lambda-req-2",
+        ),
+    )
+    .await;
+    assert_eq!(read.status_code, 200, "{:?}", read.body);
+    assert_eq!(body(&read)["order_id"], order_id.as_str());
+
+    let list =
+        api::handle(&api, invocation(http_api_event("GET", "/orders", "/orders", Value::Null, None), "r3")).await;
+    assert_eq!(list.status_code, 200, "{:?}", list.body);
+    assert_eq!(body(&list)["count"], 1);
+}
