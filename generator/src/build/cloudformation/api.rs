@@ -293,15 +293,9 @@ impl ApiContext {
             "errorMessage": "$context.error.message",
         })
         .to_string();
-        let description = if plan.description.is_empty() {
-            format!("Order API of pipeline {}", plan.name)
-        } else {
-            plan.description.clone()
-        };
-        let lambda_timeout_ms = super::functions::timeout_seconds(plan.functions.api_timeout_ms) * 1000;
         Ok(ApiContext {
-            name_sub: format!("${{Stage}}-{}", names::sub_literal(&plan.name)),
-            description,
+            name_sub: name_sub(plan),
+            description: description(plan),
             resources,
             methods,
             preflights,
@@ -312,11 +306,7 @@ impl ApiContext {
                 "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{function_id}.Arn}}/invocations"
             ),
             function_id,
-            integration_timeout_ms: plan
-                .functions
-                .api_timeout_ms
-                .min(lambda_timeout_ms)
-                .clamp(50, MAX_INTEGRATION_TIMEOUT_MS),
+            integration_timeout_ms: integration_timeout_ms(plan),
             deployment_id: format!("ApiDeployment{hash}"),
             deployment_depends_on,
             access_log_group_sub: format!("/aws/apigateway/{}access", names::prefix_sub(&plan.name)),
@@ -332,4 +322,20 @@ impl ApiContext {
             url_sub: "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiStage}".to_owned(),
         })
     }
+}
+
+/// The API's name (`Fn::Sub`): `<stage>-<pipeline>`, also the REST API's `ApiName` metric dimension.
+pub fn name_sub(plan: &Plan) -> String {
+    format!("${{Stage}}-{}", names::sub_literal(&plan.name))
+}
+
+/// The API's description: the pipeline's, or one naming it.
+pub fn description(plan: &Plan) -> String {
+    if plan.description.is_empty() { format!("Order API of pipeline {}", plan.name) } else { plan.description.clone() }
+}
+
+/// The proxy integration's timeout: the API function's, within what API Gateway allows.
+pub fn integration_timeout_ms(plan: &Plan) -> u64 {
+    let lambda_timeout_ms = super::functions::timeout_seconds(plan.functions.api_timeout_ms) * 1000;
+    plan.functions.api_timeout_ms.min(lambda_timeout_ms).clamp(50, MAX_INTEGRATION_TIMEOUT_MS)
 }

@@ -12,7 +12,7 @@ use orchgen_runtime::plan::{AuthMode, Plan, RouteAction};
 use serde::Serialize;
 use serde_json::json;
 
-use super::api::{CORS_ALLOW_HEADERS, MAX_INTEGRATION_TIMEOUT_MS};
+use super::api::{self, CORS_ALLOW_HEADERS};
 use super::{CfnError, CheckovSkip, log_group_skips};
 use crate::build::names;
 
@@ -156,25 +156,15 @@ impl HttpApiContext {
             "errorMessage": "$context.error.message",
         })
         .to_string();
-        let description = if plan.description.is_empty() {
-            format!("Order API of pipeline {}", plan.name)
-        } else {
-            plan.description.clone()
-        };
-        let lambda_timeout_ms = super::functions::timeout_seconds(plan.functions.api_timeout_ms) * 1000;
         Ok(HttpApiContext {
-            name_sub: format!("${{Stage}}-{}", names::sub_literal(&plan.name)),
-            description,
+            name_sub: api::name_sub(plan),
+            description: api::description(plan),
             routes,
             cors_origins: api.cors_origins.clone(),
             cors_methods,
             cors_headers: CORS_ALLOW_HEADERS.split(',').map(str::to_owned).collect(),
             function_id: names::function_id(&Function::Api),
-            integration_timeout_ms: plan
-                .functions
-                .api_timeout_ms
-                .min(lambda_timeout_ms)
-                .clamp(50, MAX_INTEGRATION_TIMEOUT_MS),
+            integration_timeout_ms: api::integration_timeout_ms(plan),
             access_log_group_sub: format!("/aws/apigateway/{}access", names::prefix_sub(&plan.name)),
             access_log_format,
             log_retention_days: plan.monitoring.log_retention_days,
