@@ -8,9 +8,9 @@
 //! (`AWS_ENDPOINT_URL_DYNAMODB`) and invokes each step's function through the Lambda Invoke API
 //! (`AWS_ENDPOINT_URL_LAMBDA`), served here by a small server whose
 //! `POST /2015-03-31/functions/{name}/invocations` runs the built step binary of that function
-//! against a Runtime API of its own, as Lambda does. First the INSERT record moves the order
-//! through `validate`, then the MODIFY record that commit produced moves it through
-//! `reserve-inventory`.
+//! against a Runtime API of its own, as Lambda does. The reference plan chains its steps: the
+//! INSERT record moves the order through every step to COMPLETED in one commit; the MODIFY record of
+//! that commit and a re-delivered INSERT change nothing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -192,7 +192,7 @@ fn succeeded(order: &Order, step: &str) -> bool {
 }
 
 #[test]
-fn the_stream_processor_binary_moves_an_order_on_dynamodb_local_record_by_record() {
+fn the_stream_processor_binary_moves_an_order_on_dynamodb_local_from_its_records() {
     let Some(local) = DynamoDbLocal::start() else { return };
     let plan = orders();
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -234,7 +234,10 @@ fn the_stream_processor_binary_moves_an_order_on_dynamodb_local_record_by_record
         }
         let processor = bin.join("stream-processor");
 
-        // INSERT: the order as the API writes it.
+        // INSERT: the order as the API writes it. The reference plan chains its steps: this one
+        // record drives the order through every step (each step's Lambda invoked in turn) to
+        // COMPLETED, committed as one transaction.
+        assert!(plan.stream.chain_steps, "the reference plan chains its steps");
         let order = new_order();
         store.create_order(&order, None).await.expect("create the order");
         let mut seen = Vec::new();
@@ -246,40 +249,37 @@ fn the_stream_processor_binary_moves_an_order_on_dynamodb_local_record_by_record
         assert_eq!(kind, "response", "{reply}");
         assert_eq!(*reply, json!({ "batchItemFailures": [] }), "no record failed");
         let after = store.get_order(&order.order_id).await.expect("get").expect("the order exists");
-        assert_eq!(after.version, 2, "{after:?}");
-        assert_eq!(after.cursor, 1, "the order moved past validate: {after:?}");
-        assert!(succeeded(&after, "validate"), "{:?}", after.history);
-        assert_eq!(*invoker.invoked.lock().expect("lock"), [format!("{FUNCTION_PREFIX}step-validate")]);
+        assert_eq!((after.status.as_str(), after.version), (status::COMPLETED, 2), "{after:?}");
+        for step in &plan.steps {
+            assert!(succeeded(&after, &step.name), "{}: {:?}", step.name, after.history);
+        }
+        let expected: Vec<String> = plan.steps.iter().map(|s| format!("{FUNCTION_PREFIX}step-{}", s.name)).collect();
+        assert_eq!(*invoker.invoked.lock().expect("lock"), expected, "every step's function, in order, once");
+        let stock = store.inventory().await.expect("inventory")["product-1"];
+        assert_eq!((stock.available, stock.reserved), (8, 0), "reserved and committed in DynamoDB");
+        assert!(store.ledger_entry(&order.order_id).await.expect("ledger").is_some(), "the charge is recorded");
 
-        // MODIFY: the record of that commit, read from the stream again.
+        // MODIFY: the record of that commit (a terminal order) is read from the stream and ignored.
         let records = new_stream_records(&dynamodb, &streams, &tables.orders.name, &mut seen).await;
-        assert_eq!(records.len(), 1, "one new record, the commit of validate: {records:?}");
+        assert_eq!(records.len(), 1, "one new record, the commit of the chain: {records:?}");
         assert_eq!(records[0].event_name, "MODIFY");
         let answers = run_function(&processor, &env, vec![("batch-modify".to_owned(), event(records))]).await;
         let (kind, reply) = &answers["batch-modify"];
         assert_eq!(kind, "response", "{reply}");
         assert_eq!(*reply, json!({ "batchItemFailures": [] }), "no record failed");
-        let after = store.get_order(&order.order_id).await.expect("get").expect("the order exists");
-        assert_eq!(after.version, 3, "{after:?}");
-        assert!(succeeded(&after, "reserve-inventory"), "{:?}", after.history);
-        let stock = store.inventory().await.expect("inventory")["product-1"];
-        assert_eq!((stock.available, stock.reserved), (8, 2), "the reservation was committed in DynamoDB");
-        assert_eq!(
-            *invoker.invoked.lock().expect("lock"),
-            [format!("{FUNCTION_PREFIX}step-validate"), format!("{FUNCTION_PREFIX}step-reserve-inventory")]
-        );
 
-        // Delivering the same MODIFY again (at-least-once) changes nothing: the version moved on.
+        // Delivering the INSERT again (at-least-once) changes nothing: the version moved on.
         let mut replay_seen = Vec::new();
         let all = new_stream_records(&dynamodb, &streams, &tables.orders.name, &mut replay_seen).await;
-        let modify = all.into_iter().find(|r| r.event_name == "MODIFY").expect("the MODIFY record");
-        let answers = run_function(&processor, &env, vec![("batch-replay".to_owned(), event(vec![modify]))]).await;
+        let insert = all.into_iter().find(|r| r.event_name == "INSERT").expect("the INSERT record");
+        let answers = run_function(&processor, &env, vec![("batch-replay".to_owned(), event(vec![insert]))]).await;
         let (kind, reply) = &answers["batch-replay"];
         assert_eq!(kind, "response", "{reply}");
         assert_eq!(*reply, json!({ "batchItemFailures": [] }), "a stale record is not a failure");
         let replayed = store.get_order(&order.order_id).await.expect("get").expect("the order exists");
-        assert_eq!(replayed.version, 3, "a re-delivered record writes nothing");
+        assert_eq!(replayed.version, 2, "a re-delivered record writes nothing");
+        assert_eq!(invoker.invoked.lock().expect("lock").len(), expected.len(), "no step ran again");
         let stock = store.inventory().await.expect("inventory")["product-1"];
-        assert_eq!((stock.available, stock.reserved), (8, 2), "nothing reserved twice");
+        assert_eq!((stock.available, stock.reserved), (8, 0), "nothing reserved twice");
     });
 }
