@@ -92,7 +92,7 @@ impl Engine {
         while let Some(step) = self.plan.steps.get(index) {
             let attempts = if index == first {
                 self.attempts(&order, step).await
-            } else if !effects.is_empty() && !step.action.is_builtin() {
+            } else if (!effects.is_empty() && !step.action.is_builtin()) || Instant::now() >= deadline {
                 break;
             } else {
                 match tokio::time::timeout_at(deadline, self.attempts(&next, step)).await {
