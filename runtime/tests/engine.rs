@@ -167,6 +167,13 @@ impl Harness {
         }
     }
 
+    /// Submits `order`, processes the feed until it is quiet, and returns the order as it ended.
+    async fn run(&mut self, order: &Order) -> Order {
+        self.submit(order).await;
+        self.drain().await;
+        self.order(&order.order_id).await
+    }
+
     async fn order(&self, order_id: &str) -> Order {
         self.store.get_order(order_id).await.expect("get").expect("the order exists")
     }
@@ -335,26 +342,28 @@ async fn happy_path_completes_with_a_shipment_one_charge_and_one_message() {
 
 #[tokio::test]
 async fn out_of_stock_fails_naming_the_product_and_leaves_stock_alone() {
-    let mut h = Harness::new(plan(), &[("product-1", 10), ("product-4", 10)], |_| {}).await;
-    let order = new_order(&[("product-1", 3, 1.0), ("product-4", 11, 1.0)]);
-    h.submit(&order).await;
-    h.drain().await;
+    // A move per step, and chained (the refused chain is done again a step per move): the same outcome.
+    for plan in [plan(), chained(plan(), 30_000)] {
+        let chain = plan.stream.chain_steps;
+        let mut h = Harness::new(plan, &[("product-1", 10), ("product-4", 10)], |_| {}).await;
+        let order = new_order(&[("product-1", 3, 1.0), ("product-4", 11, 1.0)]);
+        let failed = h.run(&order).await;
+        assert_eq!(failed.status, status::FAILED, "chain {chain}");
+        let failure = failed.failure.as_ref().expect("a failure");
+        assert_eq!(failure.code, "OUT_OF_STOCK");
+        assert_eq!(failure.step, "reserve-inventory");
+        assert!(failure.message.contains("product-4"), "{}", failure.message);
+        assert_eq!(outcomes(&failed, "reserve-inventory"), [Outcome::Failed]);
+        assert!(outcomes(&failed, "charge-payment").is_empty(), "no trace of later steps (chain {chain})");
+        assert!(failed.expires_at.is_some());
+        assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "FAILED"], "chain {chain}");
 
-    let failed = h.order(&order.order_id).await;
-    assert_eq!(failed.status, status::FAILED);
-    let failure = failed.failure.as_ref().expect("a failure");
-    assert_eq!(failure.code, "OUT_OF_STOCK");
-    assert_eq!(failure.step, "reserve-inventory");
-    assert!(failure.message.contains("product-4"), "{}", failure.message);
-    assert_eq!(outcomes(&failed, "reserve-inventory"), [Outcome::Failed]);
-    assert!(failed.expires_at.is_some());
-    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "FAILED"]);
-
-    // All or nothing: product-1 was not reserved either.
-    assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
-    assert_eq!(h.stock("product-4").await, Stock { available: 10, reserved: 0 });
-    assert_eq!(h.store.ledger_count().await.expect("ledger"), 0);
-    assert!(h.store.outbox(None).await.expect("outbox").is_empty());
+        // All or nothing: product-1 was not reserved either.
+        assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
+        assert_eq!(h.stock("product-4").await, Stock { available: 10, reserved: 0 });
+        assert_eq!(h.store.ledger_count().await.expect("ledger"), 0);
+        assert!(h.store.outbox(None).await.expect("outbox").is_empty());
+    }
 }
 
 #[tokio::test]
@@ -600,9 +609,9 @@ async fn a_terminal_error_is_not_retried() {
     assert_fully_compensated(&h, &order, "MODEL_SAYS_NO").await;
 }
 
-#[tokio::test]
-async fn notify_failing_terminally_with_continue_still_completes() {
-    let mut plan = plan();
+/// Runs one order through `plan` with its `notify` step (`on_failure: continue`) replaced by a
+/// custom step that always fails; returns the harness and the order as it ended.
+async fn with_failing_notify(mut plan: Plan) -> (Harness, Order) {
     let notify = index_of(&plan, "notify");
     assert_eq!(plan.steps[notify].on_failure, OnFailure::Continue);
     plan.steps[notify].action = StepAction::Custom(handler("mailer::send"));
@@ -610,14 +619,16 @@ async fn notify_failing_terminally_with_continue_still_completes() {
         e.register("mailer::send", Fails("MAILBOX_FULL"));
     })
     .await;
-    let order = new_order(&[("product-1", 1, 5.0)]);
-    h.submit(&order).await;
-    h.drain().await;
+    let done = h.run(&new_order(&[("product-1", 1, 5.0)])).await;
+    (h, done)
+}
 
-    let done = h.order(&order.order_id).await;
+#[tokio::test]
+async fn notify_failing_terminally_with_continue_still_completes() {
+    let (h, done) = with_failing_notify(plan()).await;
     assert_eq!(done.status, status::COMPLETED);
     assert_eq!(
-        h.statuses(&order.order_id),
+        h.statuses(&done.order_id),
         ["RECEIVED", "VALIDATED", "RESERVED", "PAID", "FULFILLED", "FULFILLED", "COMPLETED"]
     );
     assert_eq!(outcomes(&done, "notify"), [Outcome::Failed]);
@@ -1125,10 +1136,7 @@ fn chained(mut plan: Plan, budget_ms: u64) -> Plan {
 async fn chained_steps_complete_an_order_in_one_move_with_every_effect() {
     let mut h = Harness::new(chained(plan(), 30_000), &[("product-1", 10), ("product-2", 5)], |_| {}).await;
     let order = new_order(&[("product-1", 2, 12.5), ("product-2", 1, 3.0)]);
-    h.submit(&order).await;
-    h.drain().await;
-
-    let done = h.order(&order.order_id).await;
+    let done = h.run(&order).await;
     assert_eq!(done.status, status::COMPLETED);
     assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "COMPLETED"], "created, then stored once");
     assert_eq!(done.version, 2);
@@ -1150,34 +1158,11 @@ async fn chained_steps_complete_an_order_in_one_move_with_every_effect() {
 }
 
 #[tokio::test]
-async fn a_chain_the_store_refuses_is_done_again_one_step_per_move() {
-    let mut h = Harness::new(chained(plan(), 30_000), &[("product-1", 10), ("product-4", 10)], |_| {}).await;
-    let order = new_order(&[("product-1", 3, 1.0), ("product-4", 11, 1.0)]);
-    h.submit(&order).await;
-    h.drain().await;
-
-    let failed = h.order(&order.order_id).await;
-    assert_eq!(failed.status, status::FAILED);
-    let failure = failed.failure.as_ref().expect("a failure");
-    assert_eq!((failure.code.as_str(), failure.step.as_str()), ("OUT_OF_STOCK", "reserve-inventory"));
-    assert_eq!(outcomes(&failed, "reserve-inventory"), [Outcome::Failed]);
-    assert!(outcomes(&failed, "charge-payment").is_empty(), "a refused chain leaves no trace of its later steps");
-    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "FAILED"]);
-    assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
-    assert_eq!(h.stock("product-4").await, Stock { available: 10, reserved: 0 });
-    assert_eq!(h.store.ledger_count().await.expect("ledger"), 0);
-    assert!(h.store.outbox(None).await.expect("outbox").is_empty());
-}
-
-#[tokio::test]
 async fn a_declined_payment_in_a_chain_commits_the_reservation_with_the_failure_then_compensates() {
     let mut h = Harness::new(chained(plan(), 30_000), &[("product-2", 5)], |_| {}).await;
     let mut order = new_order(&[("product-2", 2, 10.0)]);
     order.customer.customer_id = "cust-fraud".to_owned();
-    h.submit(&order).await;
-    h.drain().await;
-
-    let cancelled = h.order(&order.order_id).await;
+    let cancelled = h.run(&order).await;
     assert_eq!(cancelled.status, status::CANCELLED);
     assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "COMPENSATING", "CANCELLED"]);
     assert_eq!(cancelled.failure.as_ref().expect("the reason").code, "SUSPECTED_FRAUD");
@@ -1187,73 +1172,54 @@ async fn a_declined_payment_in_a_chain_commits_the_reservation_with_the_failure_
     assert_eq!(h.store.ledger_count().await.expect("ledger"), 0);
 }
 
-#[tokio::test]
-async fn a_chain_stops_before_a_custom_step_while_store_effects_are_pending() {
+/// Runs one order through the chained reference plan (`budget_ms`) with a custom step `fraud-check`
+/// (status SCORED) after `after`, which sleeps `sleep` then succeeds; returns the harness, the order
+/// as it ended and how many calls of the custom step finished.
+async fn chain_with_slow_step_after(after: &str, sleep: Duration, budget_ms: u64) -> (Harness, Order, usize) {
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut plan = chained(plan(), 30_000);
-    let at = index_of(&plan, "reserve-inventory") + 1;
-    insert_custom(&mut plan, at, "fraud-check", "fraud_check::score", "SCORED");
-    let slow = Slow(Duration::from_millis(1), calls.clone());
+    let mut plan = chained(plan(), budget_ms);
+    let at = index_of(&plan, after) + 1;
+    insert_custom(&mut plan, at, "fraud-check", "fraud_check::score", "SCORED").timeout_ms = 5_000;
+    let slow = Slow(sleep, calls.clone());
     let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
         e.register("fraud_check::score", slow);
     })
     .await;
     let order = new_order(&[("product-1", 1, 5.0)]);
-    h.submit(&order).await;
-    h.drain().await;
+    let done = h.run(&order).await;
+    (h, done, calls.load(Ordering::SeqCst))
+}
 
-    let done = h.order(&order.order_id).await;
+#[tokio::test]
+async fn a_chain_stops_before_a_custom_step_while_store_effects_are_pending() {
+    let (h, done, calls) = chain_with_slow_step_after("reserve-inventory", Duration::from_millis(1), 30_000).await;
     assert_eq!(done.status, status::COMPLETED);
     // The reservation is stored before the custom step runs; then the custom step starts a move that
     // chains the built-in steps after it.
-    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "RESERVED", "COMPLETED"]);
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(h.statuses(&done.order_id), ["RECEIVED", "RESERVED", "COMPLETED"]);
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]
 async fn a_chained_step_still_running_when_the_budget_ends_runs_again_in_the_next_move() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let mut plan = chained(plan(), 50);
-    let at = index_of(&plan, "validate") + 1;
-    insert_custom(&mut plan, at, "fraud-check", "fraud_check::score", "SCORED").timeout_ms = 5_000;
-    let slow = Slow(Duration::from_millis(300), calls.clone());
-    let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
-        e.register("fraud_check::score", slow);
-    })
-    .await;
-    let order = new_order(&[("product-1", 1, 5.0)]);
-    h.submit(&order).await;
-    h.drain().await;
-
-    let done = h.order(&order.order_id).await;
+    let (h, done, calls) = chain_with_slow_step_after("validate", Duration::from_millis(300), 50).await;
     assert_eq!(done.status, status::COMPLETED);
     // Move 1: validate, then fraud-check abandoned at the budget. Move 2: fraud-check (a move's first
     // step is never cut) outlasts the budget, so no step is chained after it. Move 3: the rest.
-    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "SCORED", "COMPLETED"]);
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the abandoned attempt never finished; the next move's did");
+    assert_eq!(h.statuses(&done.order_id), ["RECEIVED", "VALIDATED", "SCORED", "COMPLETED"]);
+    assert_eq!(calls, 1, "the abandoned attempt never finished; the next move's did");
     assert_eq!(outcomes(&done, "fraud-check"), [Outcome::Succeeded], "an abandoned attempt leaves no history");
     assert_eq!(h.stock("product-1").await, Stock { available: 9, reserved: 0 });
 }
 
 #[tokio::test]
 async fn a_chain_with_a_continue_failure_still_completes_in_one_move() {
-    let mut plan = chained(plan(), 30_000);
-    let notify = index_of(&plan, "notify");
-    plan.steps[notify].action = StepAction::Custom(handler("notify::broken"));
-    let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
-        e.register("notify::broken", Fails("SMTP_DOWN"));
-    })
-    .await;
-    let order = new_order(&[("product-1", 1, 5.0)]);
-    h.submit(&order).await;
-    h.drain().await;
-
-    let done = h.order(&order.order_id).await;
+    let (h, done) = with_failing_notify(chained(plan(), 30_000)).await;
     assert_eq!(done.status, status::COMPLETED);
     assert_eq!(outcomes(&done, "notify"), [Outcome::Failed]);
     assert!(done.failure.is_none(), "a `continue` failure does not fail the order");
     // The custom notify runs after built-in steps with pending effects: the chain stops before it.
-    assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "FULFILLED", "COMPLETED"]);
+    assert_eq!(h.statuses(&done.order_id), ["RECEIVED", "FULFILLED", "COMPLETED"]);
 }
 
 #[tokio::test]

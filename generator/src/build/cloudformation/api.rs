@@ -23,10 +23,9 @@ pub const MAX_INTEGRATION_TIMEOUT_MS: u64 = 29_000;
 /// Context of `api.json.tera`.
 #[derive(Debug, Serialize)]
 pub struct ApiContext {
-    /// RestApi name (`Fn::Sub`), also the `ApiName` metric dimension.
-    pub name_sub: String,
-    /// RestApi description.
-    pub description: String,
+    /// What both kinds of API share.
+    #[serde(flatten)]
+    pub common: ApiCommon,
     /// Path resources, parents first.
     pub resources: Vec<ResourceContext>,
     /// One method per route.
@@ -39,30 +38,14 @@ pub struct ApiContext {
     pub api_key_required: bool,
     /// Whether the template has an API key and usage plan.
     pub api_key: bool,
-    /// The API function's logical id.
-    pub function_id: String,
     /// The proxy integration URI (`Fn::Sub`).
     pub integration_uri_sub: String,
-    /// Integration timeout.
-    pub integration_timeout_ms: u64,
     /// Logical id of the deployment (changes with the API's shape).
     pub deployment_id: String,
     /// What the deployment waits for.
     pub deployment_depends_on: Vec<String>,
-    /// Access log group name (`Fn::Sub`).
-    pub access_log_group_sub: String,
-    /// Access log line format (JSON).
-    pub access_log_format: String,
-    /// Log retention.
-    pub log_retention_days: u32,
-    /// Justified checkov skips of the log group.
-    pub log_group_skips: Vec<CheckovSkip>,
     /// Justified checkov skips of the stage.
     pub stage_skips: Vec<CheckovSkip>,
-    /// Requests per second.
-    pub throttle_rate: u32,
-    /// Burst.
-    pub throttle_burst: u32,
     /// Base URL of the stage (`Fn::Sub`).
     pub url_sub: String,
 }
@@ -123,20 +106,32 @@ fn segment_stem(segment: &str) -> String {
     names::pascal(inner)
 }
 
-fn path_stem(segments: &[&str]) -> String {
+/// The logical-id stem of a path: `/orders/{orderId}` → `OrdersOrderId`.
+pub(super) fn path_stem(segments: &[&str]) -> String {
     segments.iter().map(|s| segment_stem(s)).collect()
 }
 
-fn verb(method: &str) -> String {
+/// The logical-id form of an HTTP method: `GET` → `Get`.
+pub(super) fn verb(method: &str) -> String {
     let lower = method.to_ascii_lowercase();
     names::pascal(&lower)
+}
+
+/// The `Fn::Sub` ARN of calls to `METHOD /segments` of the API `api_id` in any stage (path
+/// parameters as `*`): the source a route's Lambda permission is scoped to.
+pub(super) fn invoke_source_arn_sub(api_id: &str, method: &str, segments: &[&str]) -> String {
+    let path: Vec<String> =
+        segments.iter().map(|s| if s.starts_with('{') { "*".to_owned() } else { names::sub_literal(s) }).collect();
+    format!(
+        "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api_id}}}/*/{method}/{}",
+        path.join("/")
+    )
 }
 
 impl ApiContext {
     /// The REST API of `plan`.
     pub fn new(plan: &Plan) -> Result<ApiContext, CfnError> {
         let api = &plan.api;
-        let function_id = names::function_id(&Function::Api);
         let mut resources: Vec<ResourceContext> = Vec::new();
         let mut methods = Vec::new();
         let mut methods_by_resource: Vec<(String, BTreeSet<String>)> = Vec::new();
@@ -189,10 +184,6 @@ impl ApiContext {
                 }
                 RouteAction::Get => "getOrder",
             };
-            let arn_path: Vec<String> = segments
-                .iter()
-                .map(|s| if s.starts_with('{') { "*".to_owned() } else { names::sub_literal(s) })
-                .collect();
             let mut checkov_skips = Vec::new();
             if api.auth == AuthMode::None {
                 checkov_skips.push(CheckovSkip::new(
@@ -207,10 +198,7 @@ impl ApiContext {
                 operation,
                 request_parameters,
                 permission_id: format!("ApiPermission{stem}{}", verb(&method)),
-                source_arn_sub: format!(
-                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{RestApi}}/*/{method}/{}",
-                    arn_path.join("/")
-                ),
+                source_arn_sub: invoke_source_arn_sub("RestApi", &method, &segments),
                 checkov_skips,
             });
         }
@@ -293,49 +281,79 @@ impl ApiContext {
             "errorMessage": "$context.error.message",
         })
         .to_string();
+        let common = ApiCommon::new(plan, access_log_format);
         Ok(ApiContext {
-            name_sub: name_sub(plan),
-            description: description(plan),
+            integration_uri_sub: format!(
+                "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{}.Arn}}/invocations",
+                common.function_id
+            ),
+            common,
             resources,
             methods,
             preflights,
             authorization_type,
             api_key_required,
             api_key: api.auth == AuthMode::ApiKey,
-            integration_uri_sub: format!(
-                "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{function_id}.Arn}}/invocations"
-            ),
-            function_id,
-            integration_timeout_ms: integration_timeout_ms(plan),
             deployment_id: format!("ApiDeployment{hash}"),
             deployment_depends_on,
-            access_log_group_sub: format!("/aws/apigateway/{}access", names::prefix_sub(&plan.name)),
-            access_log_format,
-            log_retention_days: plan.monitoring.log_retention_days,
-            log_group_skips: log_group_skips(plan),
             stage_skips: vec![CheckovSkip::new(
                 "CKV_AWS_120",
                 "no stage cache: order statuses change while the pipeline runs and a cached GET would show stale ones",
             )],
-            throttle_rate: api.throttle_rate,
-            throttle_burst: api.throttle_burst,
             url_sub: "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${ApiStage}".to_owned(),
         })
     }
 }
 
-/// The API's name (`Fn::Sub`): `<stage>-<pipeline>`, also the REST API's `ApiName` metric dimension.
-pub fn name_sub(plan: &Plan) -> String {
-    format!("${{Stage}}-{}", names::sub_literal(&plan.name))
+/// What the REST and the HTTP API templates share: the API's name and description, the proxy
+/// integration to the API function, the access log group and format, and the stage's throttling.
+#[derive(Debug, Serialize)]
+pub struct ApiCommon {
+    /// The API's name (`Fn::Sub`): `<stage>-<pipeline>`, also the REST API's `ApiName` dimension.
+    pub name_sub: String,
+    /// The API's description: the pipeline's, or one naming it.
+    pub description: String,
+    /// The API function's logical id.
+    pub function_id: String,
+    /// The proxy integration's timeout: the API function's, within what API Gateway allows.
+    pub integration_timeout_ms: u64,
+    /// Access log group name (`Fn::Sub`).
+    pub access_log_group_sub: String,
+    /// Access log line format (JSON of the kind's `$context` variables).
+    pub access_log_format: String,
+    /// Log retention.
+    pub log_retention_days: u32,
+    /// Justified checkov skips of the log group.
+    pub log_group_skips: Vec<CheckovSkip>,
+    /// Requests per second.
+    pub throttle_rate: u32,
+    /// Burst.
+    pub throttle_burst: u32,
 }
 
-/// The API's description: the pipeline's, or one naming it.
-pub fn description(plan: &Plan) -> String {
-    if plan.description.is_empty() { format!("Order API of pipeline {}", plan.name) } else { plan.description.clone() }
-}
-
-/// The proxy integration's timeout: the API function's, within what API Gateway allows.
-pub fn integration_timeout_ms(plan: &Plan) -> u64 {
-    let lambda_timeout_ms = super::functions::timeout_seconds(plan.functions.api_timeout_ms) * 1000;
-    plan.functions.api_timeout_ms.min(lambda_timeout_ms).clamp(50, MAX_INTEGRATION_TIMEOUT_MS)
+impl ApiCommon {
+    /// The shared part of `plan`'s API, with the kind's access log format.
+    pub fn new(plan: &Plan, access_log_format: String) -> ApiCommon {
+        let lambda_timeout_ms = super::functions::timeout_seconds(plan.functions.api_timeout_ms) * 1000;
+        ApiCommon {
+            name_sub: format!("${{Stage}}-{}", names::sub_literal(&plan.name)),
+            description: if plan.description.is_empty() {
+                format!("Order API of pipeline {}", plan.name)
+            } else {
+                plan.description.clone()
+            },
+            function_id: names::function_id(&Function::Api),
+            integration_timeout_ms: plan
+                .functions
+                .api_timeout_ms
+                .min(lambda_timeout_ms)
+                .clamp(50, MAX_INTEGRATION_TIMEOUT_MS),
+            access_log_group_sub: format!("/aws/apigateway/{}access", names::prefix_sub(&plan.name)),
+            access_log_format,
+            log_retention_days: plan.monitoring.log_retention_days,
+            log_group_skips: log_group_skips(plan),
+            throttle_rate: plan.api.throttle_rate,
+            throttle_burst: plan.api.throttle_burst,
+        }
+    }
 }

@@ -7,14 +7,12 @@
 //! (a named stage would prefix them). HTTP APIs have no API keys: validation refuses
 //! `auth: api_key` with `kind: http`, and this module refuses it too.
 
-use orchgen_runtime::lambda::Function;
 use orchgen_runtime::plan::{AuthMode, Plan, RouteAction};
 use serde::Serialize;
 use serde_json::json;
 
-use super::api::{self, CORS_ALLOW_HEADERS};
-use super::{CfnError, CheckovSkip, log_group_skips};
-use crate::build::names;
+use super::api::{self, ApiCommon, CORS_ALLOW_HEADERS};
+use super::{CfnError, CheckovSkip};
 
 /// The stage name of an HTTP API served at its root.
 pub const DEFAULT_STAGE: &str = "$default";
@@ -22,10 +20,9 @@ pub const DEFAULT_STAGE: &str = "$default";
 /// Context of `http_api.json.tera`.
 #[derive(Debug, Serialize)]
 pub struct HttpApiContext {
-    /// Api name (`Fn::Sub`).
-    pub name_sub: String,
-    /// Api description.
-    pub description: String,
+    /// What both kinds of API share.
+    #[serde(flatten)]
+    pub common: ApiCommon,
     /// The routes.
     pub routes: Vec<HttpRouteContext>,
     /// CORS origins (empty: no CORS configuration).
@@ -34,22 +31,6 @@ pub struct HttpApiContext {
     pub cors_methods: Vec<String>,
     /// CORS headers.
     pub cors_headers: Vec<String>,
-    /// The API function's logical id.
-    pub function_id: String,
-    /// Integration timeout.
-    pub integration_timeout_ms: u64,
-    /// Access log group name (`Fn::Sub`).
-    pub access_log_group_sub: String,
-    /// Access log line format (JSON).
-    pub access_log_format: String,
-    /// Log retention.
-    pub log_retention_days: u32,
-    /// Justified checkov skips of the log group.
-    pub log_group_skips: Vec<CheckovSkip>,
-    /// Requests per second.
-    pub throttle_rate: u32,
-    /// Burst.
-    pub throttle_burst: u32,
     /// The stage name.
     pub stage_name: &'static str,
 }
@@ -100,15 +81,8 @@ impl HttpApiContext {
             if !cors_methods.contains(&method) {
                 cors_methods.push(method.clone());
             }
-            let stem: String = segments
-                .iter()
-                .map(|s| names::pascal(s.trim_start_matches('{').trim_end_matches('}').trim_end_matches('+')))
-                .collect();
-            let verb = names::pascal(&method.to_ascii_lowercase());
-            let arn_path: Vec<String> = segments
-                .iter()
-                .map(|s| if s.starts_with('{') { "*".to_owned() } else { names::sub_literal(s) })
-                .collect();
+            let stem = api::path_stem(&segments);
+            let verb = api::verb(&method);
             let mut checkov_skips = Vec::new();
             if api.auth == AuthMode::None {
                 checkov_skips.push(CheckovSkip::new(
@@ -126,11 +100,7 @@ impl HttpApiContext {
                 },
                 authorization_type,
                 permission_id: format!("ApiPermission{stem}{verb}"),
-                // `*` for the stage: `$default` is written as is in the ARN.
-                source_arn_sub: format!(
-                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/{method}/{}",
-                    arn_path.join("/")
-                ),
+                source_arn_sub: api::invoke_source_arn_sub("HttpApi", &method, &segments),
                 checkov_skips,
             });
         }
@@ -157,20 +127,11 @@ impl HttpApiContext {
         })
         .to_string();
         Ok(HttpApiContext {
-            name_sub: api::name_sub(plan),
-            description: api::description(plan),
+            common: ApiCommon::new(plan, access_log_format),
             routes,
             cors_origins: api.cors_origins.clone(),
             cors_methods,
             cors_headers: CORS_ALLOW_HEADERS.split(',').map(str::to_owned).collect(),
-            function_id: names::function_id(&Function::Api),
-            integration_timeout_ms: api::integration_timeout_ms(plan),
-            access_log_group_sub: format!("/aws/apigateway/{}access", names::prefix_sub(&plan.name)),
-            access_log_format,
-            log_retention_days: plan.monitoring.log_retention_days,
-            log_group_skips: log_group_skips(plan),
-            throttle_rate: api.throttle_rate,
-            throttle_burst: api.throttle_burst,
             stage_name: DEFAULT_STAGE,
         })
     }
