@@ -58,6 +58,35 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The log's error lines (cargo's and rustc's `error…`, `ERROR` log lines) with the few lines that
+/// follow each, long lines cut: what explains a failed start, put last in the failure message so
+/// that a shortened CI report still shows it.
+pub fn error_excerpt(log: &str) -> String {
+    const AFTER: usize = 12;
+    const WIDTH: usize = 400;
+    let lines: Vec<&str> = log.lines().collect();
+    let mut keep = vec![false; lines.len()];
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.trim_start();
+        if line.starts_with("error") || line.contains("\"level\":\"ERROR\"") {
+            for k in keep.iter_mut().skip(i).take(AFTER + 1) {
+                *k = true;
+            }
+        }
+    }
+    let excerpt: Vec<String> = lines
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(line, _)| match line.char_indices().nth(WIDTH) {
+            Some((cut, _)) => format!("{}…", &line[..cut]),
+            None => (*line).to_owned(),
+        })
+        .collect();
+    let last = excerpt.len().saturating_sub(60);
+    excerpt[last..].join("\n")
+}
+
 impl DevProcess {
     /// Spawns `command` (stdout piped, stderr to `log`) and waits up to `timeout` for it to listen;
     /// an error with its output and log when it does not.
@@ -95,9 +124,10 @@ impl DevProcess {
                 let _ = child.kill();
                 let status = child.wait().ok();
                 return Err(format!(
-                    "orchgen dev did not print `listening on http://127.0.0.1:…` within {timeout:?} ({outcome:?}, exit: {status:?})\nstdout:\n{}\nlog:\n{}",
+                    "orchgen dev did not print `listening on http://127.0.0.1:…` within {timeout:?} ({outcome:?}, exit: {status:?})\nstdout:\n{}\nlog:\n{}\nerrors in the log:\n{}",
                     lines.lock().unwrap_or_else(|p| p.into_inner()).join("\n"),
-                    tail(log, 60)
+                    tail(log, 60),
+                    error_excerpt(&std::fs::read_to_string(log).unwrap_or_default())
                 ));
             }
         };
@@ -201,4 +231,19 @@ pub fn pipeline_with_inventory(dir: &Path, inventory: &[(&str, u64)]) -> std::io
     let path = dir.join("orders.yaml");
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_excerpt;
+
+    #[test]
+    fn the_error_excerpt_keeps_cargo_errors_and_their_notes() {
+        let log = "   Compiling a v0.1.0\n   Compiling b v0.1.0\nerror: linking with `cc` failed: exit status: 1\n  |\n  = note: ld: No space left on device\n\nwarning: build failed, waiting for other jobs to finish...\n";
+        let excerpt = error_excerpt(log);
+        assert!(excerpt.starts_with("error: linking with `cc` failed"), "{excerpt}");
+        assert!(excerpt.contains("No space left on device"), "{excerpt}");
+        assert!(!excerpt.contains("Compiling"), "{excerpt}");
+        assert_eq!(error_excerpt("   Compiling a v0.1.0\n"), "");
+    }
 }
