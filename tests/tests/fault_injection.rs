@@ -650,8 +650,9 @@ fn steps_that_panic_fail_or_time_out_are_compensated_and_a_corrupt_record_is_dea
     let (status, _) = server.get("/_orchgen/health");
     assert_eq!(status, StatusCode::OK);
 
-    // A record the processor cannot handle: an order whose stored body is not an order (written
-    // into the embedded store behind the API's back, with its change record).
+    // A record the processor cannot handle: an order whose stored body is not an order, with a
+    // change record whose image is not one either (written into the embedded store behind the
+    // API's back). The feed reads past the damaged row; the record fails on every delivery.
     server.kill();
     {
         let db = rusqlite::Connection::open(data.join("orchgen.db")).expect("the embedded store opens");
@@ -660,8 +661,11 @@ fn steps_that_panic_fail_or_time_out_are_compensated_and_a_corrupt_record_is_dea
             [],
         )
         .expect("the corrupt order is written");
-        db.execute("INSERT INTO changes (order_id, kind, new_image) VALUES ('corrupt-1', 'INSERT', NULL)", [])
-            .expect("its change record is written");
+        db.execute(
+            "INSERT INTO changes (order_id, kind, new_image) VALUES ('corrupt-1', 'INSERT', '{ not an order either')",
+            [],
+        )
+        .expect("its change record is written");
     }
     let server = Server::start(&faulty_pipeline(), &data, &[], HOST_START_TIMEOUT);
     // It does not hold the others up…

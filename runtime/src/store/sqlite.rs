@@ -900,6 +900,10 @@ fn parse_kind(kind: &str) -> Result<ChangeKind, StoreError> {
     }
 }
 
+/// The change records after `after`. A record whose kind or image cannot be read is still
+/// delivered, as a modification without an image: the engine then works from the stored order
+/// (the image is only a staleness hint), so one damaged row never stops the feed — when the stored
+/// order is damaged too, the record fails, is retried and dead-lettered like any failing record.
 fn changes_after(conn: &Connection, after: i64, limit: i64) -> Result<Vec<ChangeRecord>, StoreError> {
     let mut statement = conn
         .prepare_cached("SELECT seq, order_id, kind, new_image FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")
@@ -908,14 +912,20 @@ fn changes_after(conn: &Connection, after: i64, limit: i64) -> Result<Vec<Change
     let mut records = Vec::new();
     while let Some(row) = rows.next().db()? {
         let seq: i64 = row.get(0).db()?;
+        let order_id: String = row.get(1).db()?;
         let kind: String = row.get(2).db()?;
         let image: Option<String> = row.get(3).db()?;
-        records.push(ChangeRecord {
-            sequence_number: seq.to_string(),
-            kind: parse_kind(&kind)?,
-            order_id: row.get(1).db()?,
-            new_image: image.as_deref().map(decode_order).transpose()?,
+        let decoded = parse_kind(&kind).and_then(|kind| Ok((kind, image.as_deref().map(decode_order).transpose()?)));
+        let (kind, new_image) = decoded.unwrap_or_else(|e| {
+            tracing::warn!(
+                sequence_number = seq,
+                order_id = %order_id,
+                error = %e,
+                "a change record cannot be read; it is delivered without its image and the stored order drives it"
+            );
+            (ChangeKind::Modify, None)
         });
+        records.push(ChangeRecord { sequence_number: seq.to_string(), kind, order_id, new_image });
     }
     Ok(records)
 }
@@ -1088,6 +1098,31 @@ mod tests {
         assert_eq!(decode_cursor(&cursor).ok(), Some(("2024-01-01T00:00:00.000Z".into(), "01HZ".into())));
         assert!(matches!(decode_cursor("not base64!"), Err(StoreError::Invalid(_))));
         assert!(matches!(decode_cursor(&URL_SAFE_NO_PAD.encode("[1,2]")), Err(StoreError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_damaged_change_row_is_delivered_without_its_image_and_the_feed_goes_on() {
+        let conn = Connection::open_in_memory().expect("open");
+        migrate(&conn).expect("migrate");
+        conn.execute_batch(
+            "INSERT INTO changes (order_id, kind, new_image) VALUES ('a', 'INSERT', '{ not an order');
+             INSERT INTO changes (order_id, kind, new_image) VALUES ('b', 'MODIFY', '[]');
+             INSERT INTO changes (order_id, kind, new_image) VALUES ('c', 'REMOVE', NULL);",
+        )
+        .expect("rows written");
+        let records = changes_after(&conn, 0, 10).expect("the feed reads past damaged rows");
+        let seen: Vec<(&str, &str, ChangeKind, bool)> = records
+            .iter()
+            .map(|r| (r.sequence_number.as_str(), r.order_id.as_str(), r.kind, r.new_image.is_some()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("1", "a", ChangeKind::Modify, false),
+                ("2", "b", ChangeKind::Modify, false),
+                ("3", "c", ChangeKind::Remove, false)
+            ]
+        );
     }
 
     #[test]
