@@ -87,6 +87,31 @@ pub fn error_excerpt(log: &str) -> String {
     excerpt[last..].join("\n")
 }
 
+/// Polls `fetch` (which returns an order as the API shows it) every `every` until the order is
+/// `terminal`, and returns it; panics after `timeout` with the order and `log_tail()`.
+pub fn wait_terminal(
+    id: &str,
+    timeout: Duration,
+    every: Duration,
+    mut fetch: impl FnMut() -> serde_json::Value,
+    log_tail: impl Fn() -> String,
+) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let order = fetch();
+        if order["terminal"] == true {
+            return order;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order {id} is still {} after {timeout:?}:\n{order:#}\nlog:\n{}",
+            order["status"],
+            log_tail()
+        );
+        thread::sleep(every);
+    }
+}
+
 impl DevProcess {
     /// Spawns `command` (stdout piped, stderr to `log`) and waits up to `timeout` for it to listen;
     /// an error with its output and log when it does not.

@@ -9,10 +9,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
+use orchgen_tests::dev_server::{self, DevProcess, dev_command, log_path};
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -77,21 +76,12 @@ impl Server {
 
     /// Polls `GET /orders/{id}` until the order is terminal.
     fn wait_terminal(&self, id: &str) -> Value {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        loop {
+        let fetch = || {
             let (status, order) = self.get(&format!("/orders/{id}"));
             assert_eq!(status, StatusCode::OK, "GET /orders/{id}: {order}");
-            if order["terminal"] == true {
-                return order;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "order {id} is still {} after {SETTLE_TIMEOUT:?}:\n{order:#}\nlog:\n{}",
-                order["status"],
-                self.log_tail()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+            order
+        };
+        dev_server::wait_terminal(id, SETTLE_TIMEOUT, Duration::from_millis(50), fetch, || self.log_tail())
     }
 
     fn stock(&self, product: &str) -> (u64, u64) {

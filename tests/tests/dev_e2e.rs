@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::dev_server::{DevProcess, dev_command, log_path, pipeline_with_inventory};
+use orchgen_tests::dev_server::{self, DevProcess, dev_command, log_path, pipeline_with_inventory};
 use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
@@ -159,23 +159,14 @@ impl Server {
 
     /// Polls `GET /orders/{id}` until the order is terminal.
     fn wait_terminal(&self, id: &str) -> Value {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        loop {
+        let fetch = || {
             let (status, order) = self.get(&format!("/orders/{id}"));
             assert_eq!(status, StatusCode::OK, "GET /orders/{id}: {order}");
-            if order["terminal"] == true {
-                assert!(TERMINAL.contains(&order["status"].as_str().unwrap_or_default()), "{order}");
-                return order;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "order {id} is still {} after {SETTLE_TIMEOUT:?}:\n{order:#}\nlog:\n{}",
-                    order["status"],
-                    self.log_tail()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+            order
+        };
+        let order = dev_server::wait_terminal(id, SETTLE_TIMEOUT, Duration::from_millis(50), fetch, || self.log_tail());
+        assert!(TERMINAL.contains(&order["status"].as_str().unwrap_or_default()), "{order}");
+        order
     }
 
     /// Every order (all pages of `GET /orders`), newest first.

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::dev_server::{DevProcess, dev_command, log_path, pipeline_with_inventory};
+use orchgen_tests::dev_server::{self, DevProcess, dev_command, log_path, pipeline_with_inventory};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
 use orchgen_tests::workspace_root;
 use rand::rngs::StdRng;
@@ -204,20 +204,7 @@ impl Server {
 
     /// Polls `GET /orders/{id}` until the order is terminal.
     fn wait_terminal(&self, id: &str) -> Value {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        loop {
-            let order = self.order(id);
-            if order["terminal"] == true {
-                return order;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "order {id} is still {} after {SETTLE_TIMEOUT:?}:\n{order:#}\nlog:\n{}",
-                order["status"],
-                self.log_tail()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        dev_server::wait_terminal(id, SETTLE_TIMEOUT, Duration::from_millis(50), || self.order(id), || self.log_tail())
     }
 
     /// SIGKILL: no chance to clean up.

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use orchgen_tests::dev_server::{DevProcess, dev_command, log_path};
+use orchgen_tests::dev_server::{self, DevProcess, dev_command, log_path};
 use orchgen_tests::orchgen_bin;
 use orchgen_tests::workspace_root;
 use serde_json::{Value, json};
@@ -85,20 +85,9 @@ fn order(payment_method: &str) -> Value {
 
 /// Polls `orders get ID --format json` until the order is final; returns it.
 fn settle(dev: &Dev, id: &str) -> Value {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        let order = json_of(&dev.orders(&["get", id, "--format", "json"]));
-        if order["terminal"] == true {
-            return order;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order {id} is still {} after {SETTLE_TIMEOUT:?}\n{}",
-            order["status"],
-            std::fs::read_to_string(dev.process.log()).unwrap_or_default()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    let fetch = || json_of(&dev.orders(&["get", id, "--format", "json"]));
+    let log = || std::fs::read_to_string(dev.process.log()).unwrap_or_default();
+    dev_server::wait_terminal(id, SETTLE_TIMEOUT, Duration::from_millis(100), fetch, log)
 }
 
 #[test]
