@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use orchgen_tests::dev_server::{self, DevProcess, dev_command, log_path};
+use orchgen_tests::dev_server::{self, DevProcess, dev_command};
 use orchgen_tests::workspace_root;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -36,7 +36,7 @@ impl Server {
     /// Starts `orchgen dev <pipeline>` (its dev host built in `target/dev-host`) and waits until it
     /// listens.
     fn start(pipeline: &Path, data_dir: &Path) -> Server {
-        let process = DevProcess::spawn(dev_command(pipeline, data_dir), &log_path(data_dir), START_TIMEOUT)
+        let process = dev_server::spawn_host(|| dev_command(pipeline, data_dir), data_dir, START_TIMEOUT)
             .unwrap_or_else(|e| panic!("{e}"));
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
         Server { base: process.base.clone(), process, client }

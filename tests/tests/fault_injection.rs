@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::dev_server::{self, DevProcess, dev_command, log_path, pipeline_with_inventory};
+use orchgen_tests::dev_server::{self, DevProcess, dev_command, pipeline_with_inventory};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
 use orchgen_tests::workspace_root;
 use rand::rngs::StdRng;
@@ -102,9 +102,12 @@ impl Server {
     /// A pipeline with custom steps builds its dev host in `target/dev-host` (shared with
     /// `dev_custom.rs`).
     fn start(pipeline: &Path, data: &Path, args: &[&str], timeout: Duration) -> Server {
-        let mut command = dev_command(pipeline, data);
-        command.args(args);
-        let process = DevProcess::spawn(command, &log_path(data), timeout).unwrap_or_else(|e| panic!("{e}"));
+        let command = || {
+            let mut command = dev_command(pipeline, data);
+            command.args(args);
+            command
+        };
+        let process = dev_server::spawn_host(command, data, timeout).unwrap_or_else(|e| panic!("{e}"));
         let client = Client::builder().timeout(Duration::from_secs(15)).build().expect("the HTTP client builds");
         Server { base: process.base.clone(), process, client }
     }
