@@ -1,5 +1,5 @@
 //! How long `orchgen validate` takes per pipeline: load + schema + semantics + resolve, through
-//! [`orchgen::check_source`], for the committed `pipelines/orders.yaml` and for a generated 500-step
+//! [`orchgen_generator::check_source`], for the committed `pipelines/orders.yaml` and for a generated 500-step
 //! pipeline; with, as a baseline in the same run, `serde_json::from_str` of the same pipelines' JSON
 //! form (into a `serde_json::Value` and into the typed `Spec`), so that validate/parse ratios print.
 //!
@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use orchgen::source::SourceFile;
-use orchgen::spec::Spec;
+use orchgen_generator::source::SourceFile;
+use orchgen_generator::spec::Spec;
 
 /// Summary of one measured operation.
 struct Stats {
@@ -59,14 +59,14 @@ fn row(what: &str, s: &Stats) -> String {
 /// Validates `yaml` (which must be a valid pipeline) and its JSON form, and prints the figures.
 fn bench(title: &str, file_name: &str, yaml: &str, iterations: usize) {
     // The pipeline must be valid, or the benchmark would time the error path.
-    let checked = orchgen::check_source(SourceFile::new(file_name, yaml));
+    let checked = orchgen_generator::check_source(SourceFile::new(file_name, yaml));
     assert!(
         !checked.report.has_errors() && checked.plan.is_some(),
         "{title} must be a valid pipeline:\n{}",
         checked.report.render(120)
     );
     let warnings = checked.report.diagnostics().len();
-    let root = orchgen::yaml::load(&SourceFile::new(file_name, yaml)).root.expect("a valid pipeline loads");
+    let root = orchgen_generator::yaml::load(&SourceFile::new(file_name, yaml)).root.expect("a valid pipeline loads");
     let json = serde_json::to_string(&root.to_json()).expect("JSON serialises");
     serde_json::from_str::<Spec>(&json).expect("the JSON form is a Spec");
 
@@ -74,7 +74,7 @@ fn bench(title: &str, file_name: &str, yaml: &str, iterations: usize) {
     // The SourceFile is built inside the timed closure (a copy of the text, as `orchgen validate` reads
     // a file); that copy is well under 1% of a validation.
     let validate = measure(warmup, iterations, || {
-        let checked = orchgen::check_source(SourceFile::new(file_name, black_box(yaml)));
+        let checked = orchgen_generator::check_source(SourceFile::new(file_name, black_box(yaml)));
         black_box(checked.plan);
     });
     let parse_value = measure(warmup, iterations, || {

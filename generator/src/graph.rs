@@ -22,7 +22,7 @@ use std::fmt::Write;
 use orchgen_runtime::plan::{OnFailure, Plan, RetryPlan, RouteAction, StepAction, status};
 
 /// Output formats of `orchgen graph`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphFormat {
     /// A Mermaid `flowchart TD` (renders on GitHub, GitLab and in most Markdown viewers).
     Mermaid,

@@ -1,23 +1,22 @@
-//! orchgen: order-processing pipelines declared in YAML, validated, planned, built, run and deployed.
+//! The orchgen pipeline language and what is generated from a plan.
 //!
 //! The flow is `YAML → Spec → validate → Plan → consumers`. This crate owns the language ([`spec`]),
 //! the YAML loader ([`yaml`]), the checks ([`validate`]), the resolution into the runtime's
-//! [`orchgen_runtime::Plan`] ([`resolve`]) and the published JSON Schema ([`schema`]).
+//! [`orchgen_runtime::Plan`] ([`resolve`]) and the published JSON Schema ([`schema`]); and, from a
+//! plan, the generated artefacts: CloudFormation and Lambda glue ([`build`]), release zips
+//! ([`package`]), the dev host project ([`devhost`]), graphs ([`graph`]), cost estimates ([`cost`]),
+//! the project scaffold ([`scaffold`]). It never runs a pipeline and never talks to AWS.
 
 pub mod build;
-pub mod cli;
 pub mod cost;
-pub mod deploy;
-pub mod dev;
+pub mod devhost;
 pub mod diagnostic;
 pub mod graph;
-pub mod orders;
 pub mod package;
 pub mod plan_text;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema;
-pub mod sigv4;
 pub mod source;
 pub mod spec;
 pub mod suggest;

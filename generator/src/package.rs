@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use orchgen_runtime::lambda::{self, Function};
+use orchgen_runtime::functions::{self as plan_functions, Function};
 use orchgen_runtime::plan::{Architecture, Plan};
 use sha2::{Digest, Sha256};
 
@@ -161,7 +161,7 @@ pub fn s3_key(plan: &Plan, artefact: &Artefact) -> String {
 }
 
 /// Writes the build of `plan`, release-builds its glue and zips every function of
-/// [`lambda::functions`]; returns the artefacts in that order. Progress and cargo's output go to
+/// [`plan_functions::functions`]; returns the artefacts in that order. Progress and cargo's output go to
 /// stderr.
 pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, PackageError> {
     let toolchain = Toolchain::detect()?;
@@ -211,7 +211,7 @@ pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, P
 
     let dist = dir.join(DIST_DIR);
     std::fs::create_dir_all(&dist).map_err(io(&dist))?;
-    let functions = lambda::functions(plan);
+    let functions = plan_functions::functions(plan);
     let mut artefacts = Vec::with_capacity(functions.len());
     for function in functions {
         let binary = release.join(function.name());

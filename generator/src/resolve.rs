@@ -12,9 +12,8 @@ use orchgen_runtime::plan::{
 use crate::spec::{
     AddressField, ApiKindSpec, ArchitectureSpec, AuthSpec, BackoffJitter, CompensationKind, CompensationSpec, Duration,
     HandlerSpec, HttpMethodSpec, OnFailureSpec, RetrySpec, RouteSpec, Spec, StepKind, StepSpec, TableSpec,
-    parse_duration_ms,
+    execution_order, parse_duration_ms, success_status,
 };
-use crate::validate::semantic::success_status;
 
 /// Defaults of the language, in one place.
 pub mod defaults {
@@ -103,31 +102,6 @@ pub fn resolve(spec: &Spec) -> Plan {
         monitoring: monitoring(spec),
         local: LocalPlan { inventory: spec.local.as_ref().map(|l| l.inventory.clone()).unwrap_or_default() },
     }
-}
-
-/// Step indexes in the order an order visits them, following `next` from the first step.
-pub(crate) fn execution_order(steps: &[StepSpec]) -> Vec<usize> {
-    // Linear in the number of steps: validation runs this on whatever it is given.
-    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        index.entry(step.name.as_str()).or_insert(i);
-    }
-    let mut visited = vec![false; steps.len()];
-    let mut order = Vec::new();
-    let mut at = if steps.is_empty() { None } else { Some(0) };
-    while let Some(i) = at {
-        if visited[i] {
-            break;
-        }
-        visited[i] = true;
-        order.push(i);
-        at = match steps[i].next.as_deref() {
-            None => (i + 1 < steps.len()).then_some(i + 1),
-            Some("end") => None,
-            Some(name) => index.get(name).copied(),
-        };
-    }
-    order
 }
 
 fn ms(d: Option<&Duration>, default: u64) -> u64 {

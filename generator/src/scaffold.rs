@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::schema::{SCHEMA_PATH, pipeline_schema_text};
 
+/// Where `orchgen init` puts the pipeline in a project (and where the `orchgen` command looks when
+/// no file is named).
+pub const DEFAULT_PIPELINE: &str = "pipelines/orders.yaml";
+
 /// The pipeline written by `orchgen init`: the reference pipeline of this repository.
 pub const PIPELINE_TEMPLATE: &str = include_str!("../../pipelines/orders.yaml");
 
@@ -24,7 +28,7 @@ pub enum ScaffoldError {
 /// Writes the scaffold into `dir`; returns the files written.
 pub fn scaffold(dir: &Path, force: bool) -> Result<Vec<PathBuf>, ScaffoldError> {
     let files = [
-        (dir.join(crate::cli::DEFAULT_PIPELINE), PIPELINE_TEMPLATE.to_owned()),
+        (dir.join(DEFAULT_PIPELINE), PIPELINE_TEMPLATE.to_owned()),
         (dir.join(SCHEMA_PATH), pipeline_schema_text()),
         (dir.join(".vscode/settings.json"), VSCODE_SETTINGS.to_owned()),
     ];

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, status};
 
+/// The seed's sample order as the JSON body of `POST /orders`: two units of `product-1` at 29.99 and
+/// one of `product-2` at 49.99 (109.97), shipped to Seattle, paid by credit card. `orchgen dev`
+/// prints it in its sample `curl`; the tests start from it ([`OrderRequest::example`]).
+pub const EXAMPLE_ORDER_JSON: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
+
 /// The body of `POST /orders` (the seed's request).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +25,13 @@ pub struct OrderRequest {
     pub shipping_address: Address,
     /// How it is paid.
     pub payment: Payment,
+}
+
+impl OrderRequest {
+    /// The seed's sample order ([`EXAMPLE_ORDER_JSON`]).
+    pub fn example() -> OrderRequest {
+        serde_json::from_str(EXAMPLE_ORDER_JSON).expect("the example order is a valid request")
+    }
 }
 
 /// The customer.
@@ -377,6 +389,14 @@ mod compact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_is_the_seed_order() {
+        let order = OrderRequest::example();
+        assert_eq!(order.customer.customer_id, "cust-12345");
+        assert_eq!(order.items.len(), 2);
+        assert!(!EXAMPLE_ORDER_JSON.contains('\''), "it is pasted between single quotes in a shell");
+    }
 
     fn completed() -> Order {
         let entry = |step: &str, attempt: u32, error: Option<&str>| HistoryEntry {

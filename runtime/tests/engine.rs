@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use orchgen_runtime::dead_letter::{self, RETRIES_EXHAUSTED};
 use orchgen_runtime::engine::{COMPENSATION_FAILED, Processor, ProcessorConfig};
 use orchgen_runtime::order::{Address, Customer, Item, Order, Outcome, transition_allowed};
 use orchgen_runtime::plan::{
@@ -18,7 +19,7 @@ use orchgen_runtime::steps::{CustomContext, CustomStep, StepError, StepHandler, 
 use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{
     ChangeFeed, ChangeKind, ChangeRecord, CommitError, Created, IdempotencyKey, LedgerEntry, ListQuery, Notification,
-    Page, Stock, Store, StoreError, Transition,
+    Page, Stock, Store, StoreError, Transition, compare_sequence,
 };
 use orchgen_runtime::{Engine, ProcessError};
 use serde::Serialize;
@@ -1106,6 +1107,67 @@ async fn records_whose_processing_fails_are_delivered_again() {
     assert_eq!(inner.outbox(None).await.expect("outbox").len(), 20);
     assert_eq!(inner.inventory().await.expect("inventory")["product-1"], Stock { available: 80, reserved: 0 });
     assert_eq!(inner.checkpoint("flaky").await.expect("checkpoint"), Some(inner.change_count().to_string()));
+}
+
+/// A feed of fixed records, its checkpoints kept in memory.
+struct FixedFeed {
+    records: Vec<ChangeRecord>,
+    checkpoints: Mutex<HashMap<String, String>>,
+}
+
+#[async_trait]
+impl ChangeFeed for FixedFeed {
+    async fn read_changes(&self, after: Option<&str>, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        let after = |r: &&ChangeRecord| after.is_none_or(|a| compare_sequence(&r.sequence_number, a).is_gt());
+        Ok(self.records.iter().filter(after).take(limit).cloned().collect())
+    }
+    async fn checkpoint(&self, consumer: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.checkpoints.lock().expect("lock").get(consumer).cloned())
+    }
+    async fn save_checkpoint(&self, consumer: &str, sequence_number: &str) -> Result<(), StoreError> {
+        self.checkpoints.lock().expect("lock").insert(consumer.to_owned(), sequence_number.to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_still_failing_after_its_retries_is_dead_lettered_and_checkpointed() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = Arc::new(Engine::new(Arc::new(plan()), store.clone()));
+    let order = new_order(&[("product-1", 1, 5.0)]);
+    store.create_order(&order, None).await.expect("create");
+    // A record of a version the store never gets: every delivery fails (`StoreBehind`).
+    let mut record = store.read_changes(None, 10).await.expect("read").remove(0);
+    record.new_image.as_mut().expect("an image").version = 7;
+    let sequence_number = record.sequence_number.clone();
+    let feed = Arc::new(FixedFeed { records: vec![record], checkpoints: Mutex::new(HashMap::new()) });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("data").join(dead_letter::DEAD_LETTER_FILE);
+    let processor_config =
+        ProcessorConfig { max_retries: Some(2), dead_letter_file: Some(file.clone()), ..config("dlq") };
+    let processor = Processor::new(engine.clone(), feed.clone(), processor_config).spawn();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while feed.checkpoint("dlq").await.expect("checkpoint").as_ref() != Some(&sequence_number) {
+        assert!(tokio::time::Instant::now() < deadline, "the record was not given up on within 30 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    processor.shutdown().await.expect("stops");
+
+    let letters = dead_letter::read(&file).expect("the dead-letter file reads");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.request_context.condition, RETRIES_EXHAUSTED);
+    assert_eq!(letter.request_context.approximate_invoke_count, 3, "one delivery and two retries");
+    assert!(letter.request_context.reason.contains("the store has version 1"), "{}", letter.request_context.reason);
+    assert_eq!(letter.order_ids, std::slice::from_ref(&order.order_id));
+    assert_eq!(letter.consumer.as_deref(), Some("dlq"));
+    let batch = &letter.batch_info;
+    assert_eq!(
+        (batch.start_sequence_number.as_str(), batch.end_sequence_number.as_str(), batch.batch_size),
+        (sequence_number.as_str(), sequence_number.as_str(), 1)
+    );
+    assert_eq!(batch.approximate_arrival_of_first_record, order.updated_at);
+    assert_eq!(store.get_order(&order.order_id).await.expect("get").expect("exists").version, 1, "nothing written");
 }
 
 #[tokio::test]

@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use orchgen_runtime::Engine;
+use orchgen_runtime::aws::{AwsOptions, sdk_config};
 use orchgen_runtime::lambda::invoke::{function_names, lambda_client};
 use orchgen_runtime::lambda::{
-    Function, LambdaStepHandler, StepFunction, StepResponse, aws_config_loader, invoker_registry, step_functions,
+    Function, LambdaStepHandler, StepFunction, StepResponse, invoker_registry, step_functions,
 };
 use orchgen_runtime::order::{Address, Customer, Item, Order};
 use orchgen_runtime::plan::{Plan, status};
@@ -104,13 +105,7 @@ async fn serve(service: Arc<Service>) -> String {
 }
 
 async fn client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = aws_config_loader()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    lambda_client(&config)
+    lambda_client(&sdk_config(&AwsOptions::local_endpoint(endpoint, "us-east-1")).await)
 }
 
 fn order(payment_method: &str) -> Order {

@@ -21,6 +21,8 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType,
 };
 use orchgen_runtime::Engine;
+use orchgen_runtime::aws::{AwsOptions, sdk_config};
+use orchgen_runtime::dead_letter::{self, DeadLetter, RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED};
 use orchgen_runtime::order::{Address, Customer, Item, Order};
 use orchgen_runtime::plan::{Plan, status};
 use orchgen_runtime::store::memory::MemoryStore;
@@ -28,10 +30,9 @@ use orchgen_runtime::store::{
     CommitError, Created, IdempotencyKey, LedgerEntry, ListQuery, Notification, Page, Stock, Store, StoreError,
     Transition, compare_sequence,
 };
-use orchgen_runtime::streams::consumer::RETRIES_EXHAUSTED;
 use orchgen_runtime::streams::{
-    BatchHandler, BatchReport, DeadLetter, EngineHandler, StreamConsumer, StreamConsumerConfig, StreamConsumerHandle,
-    endpoint_sdk_config, image_from_order,
+    BatchHandler, BatchReport, EngineHandler, StreamConsumer, StreamConsumerConfig, StreamConsumerHandle,
+    image_from_order,
 };
 
 const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
@@ -349,17 +350,13 @@ async fn all_completed(store: &MemoryStore, ids: &[String]) -> bool {
 }
 
 fn dead_letters(path: &Path) -> Vec<DeadLetter> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a dead letter per line"))
-        .collect()
+    dead_letter::read(path).expect("a dead letter per line")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_consumer_delivers_in_order_resumes_from_its_checkpoint_and_dead_letters_a_poisoned_record() {
     let Some(local) = start_dynamodb_local() else { return };
-    let sdk = endpoint_sdk_config(&local.endpoint(), "us-east-1").await;
+    let sdk = sdk_config(&AwsOptions::local_endpoint(local.endpoint(), "us-east-1")).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = "shop-orders";
     create_orders_table(&dynamodb, table).await;
@@ -484,7 +481,7 @@ async fn the_consumer_delivers_in_order_resumes_from_its_checkpoint_and_dead_let
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_older_than_the_maximum_age_are_dead_lettered_without_delivery() {
     let Some(local) = start_dynamodb_local() else { return };
-    let sdk = endpoint_sdk_config(&local.endpoint(), "us-east-1").await;
+    let sdk = sdk_config(&AwsOptions::local_endpoint(local.endpoint(), "us-east-1")).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = "old-orders";
     create_orders_table(&dynamodb, table).await;
@@ -513,7 +510,7 @@ async fn records_older_than_the_maximum_age_are_dead_lettered_without_delivery()
     let letters = dead_letters(&dead_letter_file);
     assert_eq!(letters.iter().map(|l| l.batch_info.batch_size).sum::<usize>(), 3, "{letters:?}");
     for letter in &letters {
-        assert_eq!(letter.request_context.condition, orchgen_runtime::streams::consumer::RECORD_AGE_EXCEEDED);
+        assert_eq!(letter.request_context.condition, RECORD_AGE_EXCEEDED);
         assert!(
             compare_sequence(&letter.batch_info.start_sequence_number, &letter.batch_info.end_sequence_number).is_le()
         );
@@ -562,7 +559,7 @@ impl aws_sdk_dynamodbstreams::config::Intercept for ExpireOnce {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_iterator_is_replaced_after_the_checkpoint_without_loss_or_redelivery() {
     let Some(local) = start_dynamodb_local() else { return };
-    let sdk = endpoint_sdk_config(&local.endpoint(), "us-east-1").await;
+    let sdk = sdk_config(&AwsOptions::local_endpoint(local.endpoint(), "us-east-1")).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = "expiring-orders";
     create_orders_table(&dynamodb, table).await;

@@ -14,7 +14,7 @@ pub mod functions;
 pub mod http_api;
 pub mod monitoring;
 
-use orchgen_runtime::lambda::{self, Function};
+use orchgen_runtime::functions::{self as plan_functions, Function};
 use orchgen_runtime::plan::{ApiKind, PLAN_FORMAT, Plan, TablePlan};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -162,7 +162,7 @@ impl StackContext {
                 "a lowercase letter, then up to {} lowercase letters or digits",
                 names::MAX_STAGE_CHARS - 1
             ),
-            code_keys: lambda::functions(plan)
+            code_keys: plan_functions::functions(plan)
                 .iter()
                 .map(|f| CodeKeyParameter {
                     id: names::code_key_parameter(f),

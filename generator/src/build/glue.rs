@@ -1,12 +1,12 @@
 //! The per-function Lambda glue: a generated Cargo workspace with one small binary per function.
 //!
 //! The workspace (its own `[workspace]`, so it builds wherever it is written) holds one package,
-//! `<pipeline>-glue`, with one binary per function of `orchgen_runtime::lambda::functions`: `api`,
+//! `<pipeline>-glue`, with one binary per function of `orchgen_runtime::plan_functions::functions`: `api`,
 //! `stream-processor`, `step-<step>` and `compensation-<compensation>`. Each `main` is a few lines
 //! that hand the plan, embedded from the workspace's `plan.json`, to the runtime's Lambda wiring
 //! (`orchgen_runtime::lambda`); the package depends on the runtime crate by path, so the glue and the
 //! runtime always match. A `custom` step's binary registers the user's `async fn` (named by the
-//! step's `handler.function`, in the crate at `handler.crate`) through `lambda::FnStep`.
+//! step's `handler.function`, in the crate at `handler.crate`) through `orchgen_runtime::steps::FnStep`.
 //!
 //! Templates live in `templates/glue/`, are compiled in, and each is filled from one `Serialize`
 //! context struct below (the templates read their fields). Output is deterministic: files in a
@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use orchgen_runtime::lambda::{self, Function};
+use orchgen_runtime::functions::{self as plan_functions, Function};
 use orchgen_runtime::plan::{CompensationAction, HandlerPlan, Plan, StepAction};
 use serde::Serialize;
 
@@ -169,7 +169,7 @@ pub fn files(plan: &Plan, options: &GlueOptions) -> Result<BTreeMap<PathBuf, Str
     let mut files = BTreeMap::new();
     let crates = crates(plan, &options.pipeline_dir)?;
     let mut bins = Vec::new();
-    for function in lambda::functions(plan) {
+    for function in plan_functions::functions(plan) {
         let name = function.name();
         let source = format!("src/bin/{name}.rs");
         let main = match &function {

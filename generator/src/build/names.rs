@@ -2,9 +2,9 @@
 //! (as `Fn::Sub` strings over the `Stage` parameter).
 //!
 //! Function names and environment variables follow the runtime's conventions
-//! (`orchgen_runtime::lambda`): the runtime reads what this module writes.
+//! (`orchgen_runtime::functions`): the runtime reads what this module writes.
 
-use orchgen_runtime::lambda::Function;
+use orchgen_runtime::functions::Function;
 
 /// The `Stage` parameter's pattern: short, lowercase, so every physical name stays within AWS limits.
 pub const STAGE_PATTERN: &str = "^[a-z][a-z0-9]{0,9}$";

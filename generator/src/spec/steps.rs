@@ -417,3 +417,43 @@ pub enum ArchitectureSpec {
     /// Intel/AMD.
     X86_64,
 }
+
+/// The status an order takes when `step` succeeds.
+pub fn success_status(step: &StepSpec) -> String {
+    if let Some(s) = &step.status {
+        return s.clone();
+    }
+    match step.kind {
+        StepKind::Validate => "VALIDATED".to_owned(),
+        StepKind::ReserveInventory => "RESERVED".to_owned(),
+        StepKind::ChargePayment => "PAID".to_owned(),
+        StepKind::Fulfil => "FULFILLED".to_owned(),
+        StepKind::Notify => "NOTIFIED".to_owned(),
+        StepKind::Custom | StepKind::Http => format!("{}_DONE", step.name.to_ascii_uppercase().replace('-', "_")),
+    }
+}
+
+/// Step indexes in the order an order visits them, following `next` from the first step.
+pub fn execution_order(steps: &[StepSpec]) -> Vec<usize> {
+    // Linear in the number of steps: validation runs this on whatever it is given.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        index.entry(step.name.as_str()).or_insert(i);
+    }
+    let mut visited = vec![false; steps.len()];
+    let mut order = Vec::new();
+    let mut at = if steps.is_empty() { None } else { Some(0) };
+    while let Some(i) = at {
+        if visited[i] {
+            break;
+        }
+        visited[i] = true;
+        order.push(i);
+        at = match steps[i].next.as_deref() {
+            None => (i + 1 < steps.len()).then_some(i + 1),
+            Some("end") => None,
+            Some(name) => index.get(name).copied(),
+        };
+    }
+    order
+}

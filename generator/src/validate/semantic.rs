@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::spec::{
-    ApiKindSpec, AuthSpec, CompensationKind, Duration, OnFailureSpec, RetrySpec, Spec, StepKind, StepSpec,
-    parse_duration_ms,
+    ApiKindSpec, AuthSpec, CompensationKind, Duration, OnFailureSpec, RetrySpec, Spec, StepKind, execution_order,
+    parse_duration_ms, success_status,
 };
 use crate::suggest::did_you_mean;
 use crate::validate::schema_check::head_span;
@@ -526,7 +526,7 @@ impl Checker<'_> {
         // Fulfilment commits what inventory reserved: it needs a reserve step to run before it, in the
         // order steps run (`next` may differ from the order they are written in).
         let mut reserved = false;
-        for i in crate::resolve::execution_order(&self.spec.steps) {
+        for i in execution_order(&self.spec.steps) {
             let step = &self.spec.steps[i];
             reserved |= step.kind == StepKind::ReserveInventory;
             if step.kind == StepKind::Fulfil && !reserved {
@@ -788,21 +788,6 @@ impl Checker<'_> {
                 .with_help(format!("use at most {}", format_ms(max_ms))),
             );
         }
-    }
-}
-
-/// The status an order takes when `step` succeeds.
-pub fn success_status(step: &StepSpec) -> String {
-    if let Some(s) = &step.status {
-        return s.clone();
-    }
-    match step.kind {
-        StepKind::Validate => "VALIDATED".to_owned(),
-        StepKind::ReserveInventory => "RESERVED".to_owned(),
-        StepKind::ChargePayment => "PAID".to_owned(),
-        StepKind::Fulfil => "FULFILLED".to_owned(),
-        StepKind::Notify => "NOTIFIED".to_owned(),
-        StepKind::Custom | StepKind::Http => format!("{}_DONE", step.name.to_ascii_uppercase().replace('-', "_")),
     }
 }
 

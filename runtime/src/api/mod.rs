@@ -38,6 +38,10 @@ pub use create::{MAX_IDEMPOTENCY_KEY_CHARS, request_hash};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::openapi;
 
+/// The port `orchgen dev` serves the order API on when none is given (and where `orchgen orders`
+/// looks by default).
+pub const LOCAL_PORT: u16 = 3000;
+
 use error::code;
 use request::Reply;
 

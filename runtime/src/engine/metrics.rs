@@ -1,5 +1,5 @@
 //! Counters for dashboards and benchmarks, shared by the [`Engine`](super::Engine) and the
-//! [`Processor`](super::processor::Processor). Relaxed atomics: each counter is exact, a
+//! local `Processor` (feature `local`). Relaxed atomics: each counter is exact, a
 //! [`Metrics::snapshot`] is not a consistent cut across counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +71,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 /// Removes one (gauges).
+#[cfg(feature = "local")]
 pub(crate) fn drop_one(counter: &AtomicU64) {
     counter.fetch_sub(1, Ordering::Relaxed);
 }

@@ -1,7 +1,7 @@
 //! The engine: executes a [`Plan`] one change record at a time.
 //!
-//! [`Engine::process`] is THE processing function, shared by the local [`processor`] and the Lambda
-//! stream processor. A record drives its order one move forward, written as exactly one
+//! [`Engine::process`] is THE processing function, shared by the local `processor` (feature `local`)
+//! and the Lambda stream processor. A record drives its order one move forward, written as exactly one
 //! [`Transition`]: run the step at the order's cursor (with `stream.chain_steps`, the steps from the
 //! cursor on, as far as the chain goes), complete the order, or run its next pending compensation.
 //! The new order version produces the next change record, which drives the next move.
@@ -11,11 +11,13 @@
 //! one, commits at most once; a losing commit (`Conflict`) means another delivery already did it.
 //!
 //! Modules: [`attempt`] (attempts, timeouts, panics, backoff), `step` (a step and its failure
-//! policy), `compensate` (compensations), [`metrics`], [`processor`].
+//! policy), `compensate` (compensations), [`metrics`], `processor` (the local change-feed processor,
+//! feature `local`). Everything else needs no feature.
 
 mod attempt;
 mod compensate;
 pub mod metrics;
+#[cfg(feature = "local")]
 pub mod processor;
 mod step;
 
@@ -32,6 +34,7 @@ use crate::telemetry::{Observer, Observers};
 
 pub use compensate::COMPENSATION_FAILED;
 pub use metrics::{Metrics, MetricsSnapshot};
+#[cfg(feature = "local")]
 pub use processor::{Processor, ProcessorConfig, ProcessorHandle};
 
 /// Executes a plan against a store.

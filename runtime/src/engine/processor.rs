@@ -1,5 +1,5 @@
 //! [`Processor`]: drives a [`ChangeFeed`] through [`Engine::process`], the way a Lambda event source
-//! mapping drives a DynamoDB stream.
+//! mapping drives a DynamoDB stream. Feature `local`.
 //!
 //! - Starts after the consumer's checkpoint and reads batches of `batch_size` records.
 //! - Records of different orders run concurrently (at most `concurrency` at once); records of one
@@ -7,8 +7,9 @@
 //! - A record whose processing returns `Err` (or panics) is delivered again after an exponential
 //!   delay; the records of its order behind it wait. With a `dead_letter_file` and `max_retries`,
 //!   a record still failing after `max_retries` re-deliveries is appended to that file (one JSON
-//!   line, [`DeadLetterRecord`]) and counts as done, like a Lambda event source mapping's
-//!   on-failure destination; otherwise (or when the file cannot be written) it is never skipped.
+//!   line, a [`DeadLetter`] of that one record, see [`crate::dead_letter`]) and counts as done, like
+//!   a Lambda event source mapping's on-failure destination; otherwise (or when the file cannot be
+//!   written) it is never skipped.
 //! - The checkpoint advances to the highest sequence number below which every record succeeded, so a
 //!   restart re-delivers only what may not have run (re-delivery is harmless: see [`Engine`]).
 //! - Idle, it polls every `poll_interval`, or sooner when a [`Notify`] it was given fires.
@@ -17,7 +18,6 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::dead_letter::{self, BatchInfo, DeadLetter, RETRIES_EXHAUSTED};
 use crate::plan::Plan;
 use crate::store::{ChangeFeed, ChangeRecord, compare_sequence};
 
@@ -58,7 +59,8 @@ pub struct ProcessorConfig {
     /// Re-deliveries of a failing record before it is dead-lettered (only with a
     /// `dead_letter_file`); `None` re-delivers forever.
     pub max_retries: Option<u32>,
-    /// The JSON-lines file of the records given up on after `max_retries`; `None`: never give up.
+    /// The JSON-lines file of the records given up on after `max_retries` ([`crate::dead_letter`]);
+    /// `None`: never give up.
     pub dead_letter_file: Option<PathBuf>,
 }
 
@@ -301,6 +303,8 @@ struct OrderQueue {
 struct Finished {
     order_id: String,
     sequence_number: String,
+    /// When the change was written (the image's `updated_at`), empty when unknown.
+    changed_at: String,
     result: Result<(), String>,
 }
 
@@ -317,8 +321,9 @@ struct State {
     checkpoint: Option<String>,
     saved: Option<String>,
     tasks: JoinSet<Finished>,
-    /// Task id → (order id, sequence number), to recover from a task that could not finish.
-    running: HashMap<Id, (String, String)>,
+    /// Task id → (order id, sequence number, change time), to recover from a task that could not
+    /// finish.
+    running: HashMap<Id, (String, String, String)>,
 }
 
 impl State {
@@ -375,6 +380,8 @@ impl State {
             };
             queue.phase = Phase::Running;
             let sequence_number = record.sequence_number.clone();
+            let changed_at = record.new_image.as_ref().map(|o| o.updated_at.clone()).unwrap_or_default();
+            let reported_changed_at = changed_at.clone();
             let engine = engine.clone();
             bump(&engine.metrics().in_flight);
             let task = self.tasks.spawn(async move {
@@ -386,29 +393,34 @@ impl State {
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(panic) => Err(format!("processing panicked: {}", panic_message(&*panic))),
                 };
-                Finished { order_id: record.order_id, sequence_number: record.sequence_number, result }
+                Finished {
+                    order_id: record.order_id,
+                    sequence_number: record.sequence_number,
+                    changed_at: reported_changed_at,
+                    result,
+                }
             });
-            self.running.insert(task.id(), (order_id, sequence_number));
+            self.running.insert(task.id(), (order_id, sequence_number, changed_at));
         }
     }
 
     fn finish(&mut self, joined: Result<(Id, Finished), JoinError>, config: &ProcessorConfig, metrics: &Metrics) {
-        let finished = match joined {
+        let mut finished = match joined {
             Ok((id, finished)) => {
                 self.running.remove(&id);
                 finished
             }
             Err(e) => {
-                let Some((order_id, sequence_number)) = self.running.remove(&e.id()) else { return };
-                Finished { order_id, sequence_number, result: Err(format!("the task did not finish: {e}")) }
+                let Some((order_id, sequence_number, changed_at)) = self.running.remove(&e.id()) else { return };
+                Finished { order_id, sequence_number, changed_at, result: Err(format!("the task did not finish: {e}")) }
             }
         };
         let Some(queue) = self.queues.get_mut(&finished.order_id) else { return };
-        let result = match finished.result {
+        let result = match std::mem::replace(&mut finished.result, Ok(())) {
             Err(error)
                 if config.dead_letter_file.is_some() && config.max_retries.is_some_and(|max| queue.failures >= max) =>
             {
-                match dead_letter(config, &finished.order_id, &finished.sequence_number, queue.failures + 1, &error) {
+                match dead_letter(config, &finished, queue.failures + 1, &error) {
                     Ok(()) => {
                         bump(&metrics.records_failed);
                         Ok(())
@@ -471,61 +483,27 @@ impl State {
     }
 }
 
-/// A record the processor gave up on after its retries: one line of the dead-letter file, with
-/// the condition, count and reason of a DynamoDB stream mapping's on-failure record.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeadLetterRecord {
-    /// Format version (`1.0`).
-    pub version: String,
-    /// When the record was given up on (RFC 3339).
-    pub timestamp: String,
-    /// `RetryAttemptsExhausted`.
-    pub condition: String,
-    /// Times the record was delivered.
-    pub approximate_invoke_count: u32,
-    /// The error of the last delivery.
-    pub reason: String,
-    /// The consumer (checkpoint name) that gave up.
-    pub consumer: String,
-    /// The change record's sequence number.
-    pub sequence_number: String,
-    /// The order it is about.
-    pub order_id: String,
-}
-
 /// Appends the record to `config.dead_letter_file` (an error when there is none: keep the record).
-fn dead_letter(
-    config: &ProcessorConfig,
-    order_id: &str,
-    sequence_number: &str,
-    deliveries: u32,
-    reason: &str,
-) -> std::io::Result<()> {
+fn dead_letter(config: &ProcessorConfig, record: &Finished, deliveries: u32, reason: &str) -> std::io::Result<()> {
     let Some(path) = &config.dead_letter_file else {
         return Err(std::io::Error::other("no dead-letter file is configured"));
     };
-    let letter = DeadLetterRecord {
-        version: "1.0".to_owned(),
-        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        condition: "RetryAttemptsExhausted".to_owned(),
-        approximate_invoke_count: deliveries,
-        reason: reason.to_owned(),
-        consumer: config.consumer.clone(),
-        sequence_number: sequence_number.to_owned(),
-        order_id: order_id.to_owned(),
+    let batch = BatchInfo {
+        shard_id: String::new(),
+        start_sequence_number: record.sequence_number.clone(),
+        end_sequence_number: record.sequence_number.clone(),
+        approximate_arrival_of_first_record: record.changed_at.clone(),
+        approximate_arrival_of_last_record: record.changed_at.clone(),
+        batch_size: 1,
+        stream_arn: String::new(),
     };
-    let mut line = serde_json::to_string(&letter).map_err(std::io::Error::other)?;
-    line.push('\n');
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::OpenOptions::new().create(true).append(true).open(path)?.write_all(line.as_bytes())?;
+    let mut letter = DeadLetter::new(RETRIES_EXHAUSTED, deliveries, reason, batch);
+    letter.order_ids = vec![record.order_id.clone()];
+    letter.consumer = Some(config.consumer.clone());
+    dead_letter::append(path, &letter)?;
     tracing::error!(
-        order_id,
-        sequence_number,
+        order_id = %record.order_id,
+        sequence_number = %record.sequence_number,
         deliveries,
         %reason,
         file = %path.display(),

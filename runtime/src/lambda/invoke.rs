@@ -14,7 +14,8 @@
 //! - an answer that is not a [`StepResponse`] → terminal `INVALID_STEP_RESPONSE`.
 //!
 //! The SDK's own retries are turned off ([`lambda_client`]): the step's retry policy in the plan
-//! decides how often and when to try again.
+//! decides how often and when to try again; so are its operation time-outs: the step's `timeout`
+//! bounds the call (a step function may run far longer than any one DynamoDB request).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,10 +54,17 @@ const REJECTED: [&str; 4] = [
     "UnsupportedMediaTypeException",
 ];
 
-/// A Lambda client for invoking steps: the SDK's retries off (the plan's retry policy applies).
+/// A Lambda client for invoking steps, from a shared configuration ([`crate::aws::sdk_config`]):
+/// the SDK's retries off (the plan's retry policy applies) and no operation or attempt time-out (the
+/// step's `timeout` applies); the connect time-out stays.
 pub fn lambda_client(config: &aws_config::SdkConfig) -> aws_sdk_lambda::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .disable_operation_timeout()
+        .disable_operation_attempt_timeout()
+        .build();
     let config = aws_sdk_lambda::config::Builder::from(config)
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .timeout_config(timeouts)
         .build();
     aws_sdk_lambda::Client::from_conf(config)
 }
@@ -229,4 +237,22 @@ fn snippet(body: &[u8]) -> String {
         out.push('…');
     }
     if out.is_empty() { "(empty)".to_owned() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{AwsOptions, DEFAULT_CONNECT_TIMEOUT, sdk_config};
+
+    #[tokio::test]
+    async fn the_lambda_client_leaves_retries_and_time_limits_to_the_plan() {
+        let shared = sdk_config(&AwsOptions::local_endpoint("http://127.0.0.1:9", "us-east-1")).await;
+        let client = lambda_client(&shared);
+        let config = client.config();
+        assert_eq!(config.retry_config().map(|r| r.max_attempts()), Some(1));
+        let timeouts = config.timeout_config().expect("time-outs");
+        assert_eq!(timeouts.operation_attempt_timeout(), None);
+        assert_eq!(timeouts.operation_timeout(), None);
+        assert_eq!(timeouts.connect_timeout(), Some(DEFAULT_CONNECT_TIMEOUT));
+    }
 }

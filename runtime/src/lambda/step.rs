@@ -14,7 +14,6 @@
 //! own: a request for another step is a terminal `WRONG_FUNCTION`, a plan that differs a retryable
 //! `PLAN_MISMATCH` (the functions of one pipeline are updated one by one during a deployment).
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -22,9 +21,13 @@ use futures::FutureExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
-use crate::steps::{CustomContext, CustomStep, Registry, StepError, StepHandler, StepInput, StepOutput};
+use crate::steps::{Registry, StepError, StepHandler, StepInput, StepOutput};
 
 use super::{Function, LambdaError};
+
+/// Moved to [`crate::steps::custom`] (the local dev host registers custom steps with it too);
+/// still reachable here.
+pub use crate::steps::custom::FnStep;
 
 /// Code of a request that is not a step input.
 pub const INVALID_REQUEST: &str = "INVALID_STEP_REQUEST";
@@ -175,38 +178,6 @@ impl StepFunction {
             input.step = step.clone();
         }
         Ok(input)
-    }
-}
-
-/// A custom step written as an `async fn`: what a `custom` step's `handler.function` names.
-///
-/// The function takes a [`CustomContext`] and returns `Result<T, StepError>` for any `T: Serialize`;
-/// its output is kept on the order under the step's name (see [`CustomStep`]):
-///
-/// ```
-/// use orchgen_runtime::lambda::FnStep;
-/// use orchgen_runtime::steps::{CustomContext, Registry, StepError};
-///
-/// pub async fn score(ctx: CustomContext) -> Result<u32, StepError> {
-///     Ok(ctx.order.items.len() as u32 * 10)
-/// }
-///
-/// let mut registry = Registry::new();
-/// registry.register("fraud_check::score", std::sync::Arc::new(FnStep(score)));
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct FnStep<F>(pub F);
-
-impl<F, Fut, T> CustomStep for FnStep<F>
-where
-    F: Fn(CustomContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, StepError>> + Send,
-    T: Serialize + Send,
-{
-    type Output = T;
-
-    fn run(&self, ctx: CustomContext) -> impl Future<Output = Result<T, StepError>> + Send {
-        (self.0)(ctx)
     }
 }
 

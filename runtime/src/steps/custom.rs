@@ -3,11 +3,13 @@
 //! A pipeline's `custom` steps and compensations name a Rust function (`HandlerPlan::function`);
 //! the user registers a handler under that path (`Engine::register`). Any [`StepHandler`] will do;
 //! [`CustomStep`] is the typed convenience: return any `Serialize` value and it is kept on the order
-//! (`Order::outputs[step]`). A custom step that must change other tables returns [`Effect`]s, so
-//! it implements [`StepHandler`] directly.
+//! (`Order::outputs[step]`), and [`FnStep`] makes one of an `async fn`. A custom step that must
+//! change other tables returns [`Effect`]s, so it implements [`StepHandler`] directly.
 //!
 //! Also here: the stand-ins the registry uses when a handler cannot run — [`NotRegistered`]
 //! (`HANDLER_NOT_REGISTERED`) and [`HttpNotSupported`] (`NOT_SUPPORTED`).
+//!
+//! No feature needed.
 //!
 //! [`Effect`]: crate::store::Effect
 
@@ -121,5 +123,37 @@ impl StepHandler for HttpNotSupported {
                 self.url
             ),
         ))
+    }
+}
+
+/// A custom step written as an `async fn`: what a `custom` step's `handler.function` names. The
+/// generated Lambda glue and `orchgen dev`'s host register each handler as `FnStep(path::to::fn)`.
+///
+/// The function takes a [`CustomContext`] and returns `Result<T, StepError>` for any `T: Serialize`;
+/// its output is kept on the order under the step's name (see [`CustomStep`]):
+///
+/// ```
+/// use orchgen_runtime::steps::{CustomContext, FnStep, Registry, StepError};
+///
+/// pub async fn score(ctx: CustomContext) -> Result<u32, StepError> {
+///     Ok(ctx.order.items.len() as u32 * 10)
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry.register("fraud_check::score", std::sync::Arc::new(FnStep(score)));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct FnStep<F>(pub F);
+
+impl<F, Fut, T> CustomStep for FnStep<F>
+where
+    F: Fn(CustomContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, StepError>> + Send,
+    T: Serialize + Send,
+{
+    type Output = T;
+
+    fn run(&self, ctx: CustomContext) -> impl Future<Output = Result<T, StepError>> + Send {
+        (self.0)(ctx)
     }
 }

@@ -26,7 +26,7 @@ use crate::order::{Charge, FieldError, Order, Shipment};
 use crate::plan::{CompensationPlan, Plan, StepPlan};
 use crate::store::Effect;
 
-pub use custom::{CustomContext, CustomStep};
+pub use custom::{CustomContext, CustomStep, FnStep};
 pub use registry::Registry;
 
 /// What a step receives. It travels as JSON to a step's own Lambda function (see `lambda::step`).

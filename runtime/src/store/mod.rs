@@ -7,9 +7,13 @@
 //! touches another item; one transaction on SQLite). Because every effect rides on the order's
 //! version condition, a re-delivered change record can never apply an effect twice. Listing goes
 //! through a status index, never a scan; cursors and sequence numbers are opaque strings.
+//!
+//! Backends: [`dynamodb`] (production) and [`memory`] (the tests' reference) need no feature;
+//! `sqlite` (the embedded backend of `orchgen dev`) needs feature `local`.
 
 pub mod dynamodb;
 pub mod memory;
+#[cfg(feature = "local")]
 pub mod sqlite;
 
 use std::collections::BTreeMap;

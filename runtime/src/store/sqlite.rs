@@ -1,5 +1,5 @@
 //! The embedded backend: SQLite (WAL mode) in a data directory, implementing [`Store`] and
-//! [`ChangeFeed`].
+//! [`ChangeFeed`]. Feature `local` (`orchgen dev`).
 //!
 //! # Design
 //!

@@ -1,5 +1,5 @@
 //! Per-shard checkpoints of the local stream consumer: one small JSON file per shard in a directory
-//! chosen by the caller, written atomically (temporary file, then rename).
+//! chosen by the caller, written atomically (temporary file, then rename). Feature `local`.
 
 use std::path::{Path, PathBuf};
 

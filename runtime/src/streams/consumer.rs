@@ -17,36 +17,43 @@
 //!   before the lowest failed sequence number are finished, the batch is retried from it.
 //!   With `bisect_on_error` a failing batch is split in two (not counted as a retry) until it holds
 //!   one record. After `max_retries` retries the failing batch goes to the on-failure destination, a
-//!   JSON-lines dead-letter file ([`DeadLetter`], the shape of the SQS message of a real mapping), and
-//!   the shard goes on. Records older than `max_record_age` are not delivered but dead-lettered.
+//!   JSON-lines dead-letter file ([`DeadLetter`], the shape of the SQS message of a real mapping: see
+//!   [`crate::dead_letter`]), and the shard goes on. Records older than `max_record_age` are not
+//!   delivered but dead-lettered.
 //!   Records of one shard are delivered one batch at a time (a parallelisation factor of 1).
 //! - **Stop**: [`StreamConsumerHandle::stop`] lets the batches in flight finish, saves the
 //!   checkpoints and returns.
+//!
+//! Its SDK configuration comes from [`crate::aws::sdk_config`] (for DynamoDB Local:
+//! [`AwsOptions::local_endpoint`](crate::aws::AwsOptions::local_endpoint)). Feature `local`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lambda_events::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType, UserIdentity};
+use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, Shard, ShardIteratorType};
-use chrono::{DateTime, Utc};
+use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
+use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
+use chrono::Utc;
 use futures::FutureExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
+use crate::dead_letter::{self, BatchInfo, DeadLetter, RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED};
 use crate::engine::Engine;
 use crate::plan::Plan;
 use crate::store::compare_sequence;
 
 use super::checkpoint::{CheckpointDir, ShardCheckpoint};
+use super::event::record_order_id;
 use super::lambda::{BatchReport, process_event};
+use super::records::event_record;
 
 /// The most records one GetRecords call returns.
 const GET_RECORDS_MAX: usize = 1_000;
@@ -137,59 +144,6 @@ impl BatchHandler for EngineHandler {
     }
 }
 
-/// A batch sent to the on-failure destination: one line of the dead-letter file, shaped like the
-/// SQS message of a Lambda event source mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// Format version (`1.0`).
-    pub version: String,
-    /// When the batch was discarded (RFC 3339).
-    pub timestamp: String,
-    /// Why.
-    #[serde(rename = "requestContext")]
-    pub request_context: DeadLetterContext,
-    /// Which records.
-    #[serde(rename = "DDBStreamBatchInfo")]
-    pub batch_info: DeadLetterBatch,
-}
-
-/// Why a batch was discarded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeadLetterContext {
-    /// `RetryAttemptsExhausted` or `RecordAgeExceeded`.
-    pub condition: String,
-    /// Times the batch was delivered.
-    pub approximate_invoke_count: u32,
-    /// The failure of the first failed record (or the age limit).
-    pub reason: String,
-}
-
-/// The records of a discarded batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeadLetterBatch {
-    /// The shard.
-    pub shard_id: String,
-    /// Sequence number of the first record.
-    pub start_sequence_number: String,
-    /// Sequence number of the last record.
-    pub end_sequence_number: String,
-    /// Creation time of the first record (RFC 3339).
-    pub approximate_arrival_of_first_record: String,
-    /// Creation time of the last record (RFC 3339).
-    pub approximate_arrival_of_last_record: String,
-    /// Records in the batch.
-    pub batch_size: usize,
-    /// The stream.
-    pub stream_arn: String,
-}
-
-/// Condition of a batch discarded after its retries.
-pub const RETRIES_EXHAUSTED: &str = "RetryAttemptsExhausted";
-/// Condition of records discarded for their age.
-pub const RECORD_AGE_EXCEEDED: &str = "RecordAgeExceeded";
-
 /// Counters of a consumer.
 #[derive(Debug, Default)]
 pub struct ConsumerStats {
@@ -237,30 +191,6 @@ fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }
 
-/// Builds an SDK configuration for a DynamoDB-compatible endpoint such as DynamoDB Local: the
-/// endpoint URL, the region, static credentials and the rustls (ring) HTTP client.
-pub async fn endpoint_sdk_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
-    use aws_smithy_http_client::tls;
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint_url)
-        .region(aws_sdk_dynamodbstreams::config::Region::new(region.to_owned()))
-        // The same access key as `store::dynamodb::client_for_endpoint`: DynamoDB Local keeps one
-        // database per access key and region, so the consumer must see the store's tables.
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "orchgen-static",
-        ))
-        .http_client(http_client)
-        .load()
-        .await
-}
-
 /// Reads a table's stream and feeds a [`BatchHandler`]. See the module docs.
 pub struct StreamConsumer {
     client: Client,
@@ -298,7 +228,7 @@ impl StreamConsumerHandle {
 
 impl StreamConsumer {
     /// A consumer delivering to `engine`'s Lambda handler, with a DynamoDB Streams client built from
-    /// `sdk_config` (see [`endpoint_sdk_config`]).
+    /// `sdk_config` (see [`crate::aws::sdk_config`]).
     pub fn new(engine: Arc<Engine>, sdk_config: &aws_config::SdkConfig, config: StreamConsumerConfig) -> Self {
         StreamConsumer::with_handler(Arc::new(EngineHandler(engine)), Client::new(sdk_config), config)
     }
@@ -322,7 +252,6 @@ impl StreamConsumer {
             client: self.client,
             handler: self.handler,
             checkpoints: CheckpointDir::new(&self.config.checkpoint_dir),
-            dead_letters: Mutex::new(()),
             config: self.config,
             stats,
         });
@@ -429,8 +358,6 @@ struct Shared {
     client: Client,
     handler: Arc<dyn BatchHandler>,
     checkpoints: CheckpointDir,
-    /// Serialises appends to the dead-letter file.
-    dead_letters: Mutex<()>,
     config: StreamConsumerConfig,
     stats: Arc<ConsumerStats>,
 }
@@ -441,10 +368,13 @@ impl Shared {
         let arn = match stream_arn {
             Some(arn) => arn.clone(),
             None => {
-                let output =
-                    self.client.list_streams().table_name(&self.config.table_name).send().await.map_err(|e| {
-                        format!("ListStreams: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e))
-                    })?;
+                let output = self
+                    .client
+                    .list_streams()
+                    .table_name(&self.config.table_name)
+                    .send()
+                    .await
+                    .map_err(|e| format!("ListStreams: {}", DisplayErrorContext(e)))?;
                 // The newest stream of the table (labels are ISO timestamps).
                 let newest = output
                     .streams()
@@ -469,7 +399,7 @@ impl Shared {
                 .set_exclusive_start_shard_id(start.take())
                 .send()
                 .await
-                .map_err(|e| format!("DescribeStream: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                .map_err(|e| format!("DescribeStream: {}", DisplayErrorContext(e)))?;
             let Some(description) = output.stream_description() else { break };
             shards.extend(description.shards().iter().cloned());
             match description.last_evaluated_shard_id() {
@@ -488,19 +418,6 @@ impl Shared {
                 false
             }
         }
-    }
-
-    fn dead_letter(&self, letter: &DeadLetter) -> std::io::Result<()> {
-        let line = serde_json::to_string(letter).map_err(std::io::Error::other)?;
-        let _guard = self.dead_letters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(dir) = self.config.dead_letter_file.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.config.dead_letter_file)?;
-        writeln!(file, "{line}")?;
-        file.sync_data()
     }
 }
 
@@ -684,9 +601,7 @@ impl ShardWorker {
             .map_err(|e| match e.as_service_error() {
                 Some(s) if s.is_expired_iterator_exception() => ReadError::Expired,
                 Some(s) if s.is_trimmed_data_access_exception() => ReadError::Trimmed,
-                _ => {
-                    ReadError::Other(format!("GetRecords: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))
-                }
+                _ => ReadError::Other(format!("GetRecords: {}", DisplayErrorContext(e))),
             })?;
         let records = output.records().to_vec();
         match output.next_shard_iterator() {
@@ -726,10 +641,7 @@ impl ShardWorker {
         };
         let output = request.send().await.map_err(|e| match e.as_service_error() {
             Some(s) if s.is_trimmed_data_access_exception() => ReadError::Trimmed,
-            _ => ReadError::Other(format!(
-                "GetShardIterator: {}",
-                aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-            )),
+            _ => ReadError::Other(format!("GetShardIterator: {}", DisplayErrorContext(e))),
         })?;
         output
             .shard_iterator()
@@ -846,24 +758,18 @@ impl ShardWorker {
         let (Some(first), Some(last)) = (records.first(), records.last()) else { return };
         let seq = |r: &EventRecord| r.change.sequence_number.clone().unwrap_or_default();
         let at = |r: &EventRecord| r.change.approximate_creation_date_time.to_rfc3339();
-        let letter = DeadLetter {
-            version: "1.0".to_owned(),
-            timestamp: Utc::now().to_rfc3339(),
-            request_context: DeadLetterContext {
-                condition: condition.to_owned(),
-                approximate_invoke_count: invokes,
-                reason: reason.clone(),
-            },
-            batch_info: DeadLetterBatch {
-                shard_id: self.shard_id.clone(),
-                start_sequence_number: seq(first),
-                end_sequence_number: seq(last),
-                approximate_arrival_of_first_record: at(first),
-                approximate_arrival_of_last_record: at(last),
-                batch_size: records.len(),
-                stream_arn: self.stream_arn.clone(),
-            },
+        let batch = BatchInfo {
+            shard_id: self.shard_id.clone(),
+            start_sequence_number: seq(first),
+            end_sequence_number: seq(last),
+            approximate_arrival_of_first_record: at(first),
+            approximate_arrival_of_last_record: at(last),
+            batch_size: records.len(),
+            stream_arn: self.stream_arn.clone(),
         };
+        let mut letter = DeadLetter::new(condition, invokes, reason.clone(), batch);
+        let mut seen = HashSet::new();
+        letter.order_ids = records.iter().filter_map(record_order_id).filter(|id| seen.insert(id.clone())).collect();
         tracing::error!(
             shard = %self.shard_id,
             first = %letter.batch_info.start_sequence_number,
@@ -872,7 +778,7 @@ impl ShardWorker {
             reason = %reason,
             "records sent to the dead-letter file"
         );
-        if let Err(e) = self.shared.dead_letter(&letter) {
+        if let Err(e) = dead_letter::append(&self.shared.config.dead_letter_file, &letter) {
             tracing::error!(file = %self.shared.config.dead_letter_file.display(), error = %e, letter = ?letter, "writing the dead-letter file failed");
         }
         add(&self.shared.stats.records_dead_lettered, records.len());
@@ -892,67 +798,4 @@ impl ShardWorker {
             tracing::error!(error = %e, "saving the checkpoint failed");
         }
     }
-}
-
-/// A GetRecords record as the record of a Lambda DynamoDB event.
-pub fn event_record(record: Record, stream_arn: &str, region: &str) -> Result<EventRecord, String> {
-    let mut event = EventRecord::default();
-    event.event_id = record.event_id.unwrap_or_default();
-    event.event_name = record.event_name.map(|n| n.as_str().to_owned()).unwrap_or_default();
-    event.event_version = Some(record.event_version.unwrap_or_else(|| "1.1".to_owned()));
-    event.event_source = Some(record.event_source.unwrap_or_else(|| "aws:dynamodb".to_owned()));
-    event.aws_region = record.aws_region.filter(|r| !r.is_empty()).unwrap_or_else(|| region.to_owned());
-    event.event_source_arn = Some(stream_arn.to_owned());
-    event.user_identity = record.user_identity.map(|identity| {
-        let mut user = UserIdentity::default();
-        user.type_ = identity.r#type.unwrap_or_default();
-        user.principal_id = identity.principal_id.unwrap_or_default();
-        user
-    });
-    let Some(stream_record) = record.dynamodb else {
-        return Err(format!("record {} has no dynamodb section", event.event_id));
-    };
-    let mut change = StreamRecord::default();
-    if let Some(at) = stream_record.approximate_creation_date_time {
-        change.approximate_creation_date_time =
-            DateTime::<Utc>::from_timestamp(at.secs(), at.subsec_nanos()).unwrap_or_default();
-    }
-    change.keys = item(stream_record.keys.unwrap_or_default())?;
-    change.new_image = item(stream_record.new_image.unwrap_or_default())?;
-    change.old_image = item(stream_record.old_image.unwrap_or_default())?;
-    change.sequence_number = stream_record.sequence_number;
-    change.size_bytes = stream_record.size_bytes.unwrap_or_default();
-    change.stream_view_type = stream_record.stream_view_type.map(|v| match v.as_str() {
-        "NEW_IMAGE" => StreamViewType::NewImage,
-        "OLD_IMAGE" => StreamViewType::OldImage,
-        "NEW_AND_OLD_IMAGES" => StreamViewType::NewAndOldImages,
-        _ => StreamViewType::KeysOnly,
-    });
-    event.change = change;
-    Ok(event)
-}
-
-fn item(map: HashMap<String, AttributeValue>) -> Result<serde_dynamo::Item, String> {
-    let converted: Result<HashMap<String, serde_dynamo::AttributeValue>, String> =
-        map.into_iter().map(|(k, v)| Ok((k, attribute(v)?))).collect();
-    converted.map(serde_dynamo::Item::from)
-}
-
-fn attribute(value: AttributeValue) -> Result<serde_dynamo::AttributeValue, String> {
-    use serde_dynamo::AttributeValue as Av;
-    Ok(match value {
-        AttributeValue::S(s) => Av::S(s),
-        AttributeValue::N(n) => Av::N(n),
-        AttributeValue::Bool(b) => Av::Bool(b),
-        AttributeValue::Null(n) => Av::Null(n),
-        AttributeValue::B(b) => Av::B(b.into_inner()),
-        AttributeValue::Ss(ss) => Av::Ss(ss),
-        AttributeValue::Ns(ns) => Av::Ns(ns),
-        AttributeValue::Bs(bs) => Av::Bs(bs.into_iter().map(|b| b.into_inner()).collect()),
-        AttributeValue::L(l) => Av::L(l.into_iter().map(attribute).collect::<Result<_, _>>()?),
-        AttributeValue::M(m) => {
-            Av::M(m.into_iter().map(|(k, v)| Ok((k, attribute(v)?))).collect::<Result<_, String>>()?)
-        }
-        other => return Err(format!("unsupported attribute type {other:?}")),
-    })
 }

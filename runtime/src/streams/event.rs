@@ -8,6 +8,8 @@
 //! Records that need no processing are [`Decoded::Ignored`]: removals by TTL (`userIdentity` of type
 //! `Service`, principal `dynamodb.amazonaws.com`), every other `REMOVE`, and a `MODIFY` whose new image
 //! has the version of its old image (a write that did not change the order).
+//!
+//! No feature needed.
 
 use std::collections::HashMap;
 

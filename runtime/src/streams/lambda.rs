@@ -12,6 +12,10 @@
 //!
 //! A record that cannot be decoded is logged with its sequence number and reported failed, never a
 //! panic; a panic inside the engine is caught and reported the same way.
+//!
+//! No feature needed (despite the name, it needs no `lambda_runtime`): the Lambda wiring is
+//! `lambda::run_stream_processor` (feature `lambda`); `orchgen redrive` and the local consumer call
+//! [`process_event`] directly.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

@@ -19,6 +19,8 @@
 //! "In flight" counts the orders this process has seen (created, or moved by the engine) that are
 //! not terminal, at the step at their cursor — or, while `COMPENSATING`, at their next compensation.
 //! An order left in flight by an earlier run is counted from its first move in this one.
+//!
+//! Feature `local` (`orchgen dev`'s dashboard).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

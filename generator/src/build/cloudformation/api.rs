@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use orchgen_runtime::lambda::Function;
+use orchgen_runtime::functions::Function;
 use orchgen_runtime::plan::{AuthMode, Plan, RouteAction};
 use serde::Serialize;
 use serde_json::{Map, Value, json};

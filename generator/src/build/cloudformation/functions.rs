@@ -10,7 +10,7 @@
 //!   destination uses the function's role); publish metrics to the pipeline's namespace only;
 //! - a step or compensation: nothing more (the processor commits its effects).
 
-use orchgen_runtime::lambda::{self, ENV_FUNCTION_PREFIX, ENV_LOG_LEVEL, ENV_STAGE, Function};
+use orchgen_runtime::functions::{self as plan_functions, ENV_FUNCTION_PREFIX, ENV_LOG_LEVEL, ENV_STAGE, Function};
 use orchgen_runtime::plan::{Architecture, CompensationAction, Plan, StepAction, TablePlan};
 use orchgen_runtime::telemetry::names as metric_names;
 use serde::Serialize;
@@ -114,7 +114,7 @@ impl FunctionsContext {
     /// The functions of `plan`.
     pub fn new(plan: &Plan) -> Result<FunctionsContext, CfnError> {
         let functions =
-            lambda::functions(plan).iter().map(|f| FunctionContext::new(plan, f)).collect::<Result<_, _>>()?;
+            plan_functions::functions(plan).iter().map(|f| FunctionContext::new(plan, f)).collect::<Result<_, _>>()?;
         Ok(FunctionsContext {
             architecture: match plan.functions.architecture {
                 Architecture::Arm64 => "arm64",
@@ -259,7 +259,10 @@ fn table_variables(plan: &Plan) -> Vec<EnvVar> {
     plan.tables
         .all()
         .iter()
-        .map(|t| EnvVar { name: lambda::table_env_var(&t.logical), value: reference(&names::table_id(&t.logical)) })
+        .map(|t| EnvVar {
+            name: plan_functions::table_env_var(&t.logical),
+            value: reference(&names::table_id(&t.logical)),
+        })
         .collect()
 }
 
@@ -320,7 +323,7 @@ fn processor_statements(plan: &Plan) -> Vec<Statement> {
         ),
     ];
     let steps: Vec<Value> =
-        lambda::step_functions(plan).iter().map(|f| get_att(&names::function_id(f), "Arn")).collect();
+        plan_functions::step_functions(plan).iter().map(|f| get_att(&names::function_id(f), "Arn")).collect();
     if !steps.is_empty() {
         statements.push(Statement::new("InvokeStepFunctions", &["lambda:InvokeFunction"], steps));
     }
@@ -344,7 +347,7 @@ fn function_variables(plan: &Plan, base: &[EnvVar]) -> Result<Vec<EnvVar>, CfnEr
         + names::MAX_STAGE_CHARS
         + plan.name.len()
         + 2;
-    let all: Vec<(Function, usize)> = lambda::step_functions(plan)
+    let all: Vec<(Function, usize)> = plan_functions::step_functions(plan)
         .into_iter()
         .map(|f| {
             let bytes = f.env_var().len() + names::function_name_len(&plan.name, &f);

@@ -4,7 +4,7 @@
 //! variables fill in the physical names (functions, tables, queue, API) at deploy time. Business
 //! metrics use the names the runtime publishes (`orchgen_runtime::telemetry::names`).
 
-use orchgen_runtime::lambda::{self, Function};
+use orchgen_runtime::functions::{self as plan_functions, Function};
 use orchgen_runtime::plan::{ApiKind, Plan};
 use orchgen_runtime::telemetry::names as metric_names;
 use serde::Serialize;
@@ -117,7 +117,7 @@ impl MonitoringContext {
     pub fn new(plan: &Plan) -> MonitoringContext {
         let a = &plan.monitoring.alarms;
         let mut alarms = Vec::new();
-        for f in lambda::functions(plan) {
+        for f in plan_functions::functions(plan) {
             let stem = names::function_stem(&f);
             let dims = json!([{ "Name": "FunctionName", "Value": reference(&names::function_id(&f)) }]);
             let what = f.describe().replace('`', "'");
@@ -278,7 +278,7 @@ pub fn dashboard_body(plan: &Plan) -> Value {
         ApiKind::Http => [("ApiId", "${HttpApi}".to_owned()), ("Stage", http_api::DEFAULT_STAGE.to_owned())],
     };
     let (client_errors, server_errors) = api_error_metrics(plan);
-    let functions = lambda::functions(plan);
+    let functions = plan_functions::functions(plan);
     let per_function = |metric: &str| -> Vec<Value> {
         functions
             .iter()

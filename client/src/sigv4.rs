@@ -8,7 +8,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use aws_smithy_http_client::tls;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use reqwest::blocking::Request;
 use reqwest::header::{HeaderName, HeaderValue};
 
@@ -61,10 +61,7 @@ impl Signer {
             .build()
             .map_err(|e| SignError::Credentials(format!("cannot start an async runtime: {e}")))?;
         runtime.block_on(async {
-            let http = aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-                .build_https();
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
+            let config = orchgen_runtime::aws::sdk_config(&orchgen_runtime::aws::AwsOptions::from_env()).await;
             let region = match region_of_host(host) {
                 Some(region) => region.to_owned(),
                 None => config.region().map(ToString::to_string).ok_or(SignError::Region)?,
@@ -72,8 +69,10 @@ impl Signer {
             let provider = config
                 .credentials_provider()
                 .ok_or_else(|| SignError::Credentials("no credentials provider is configured".to_owned()))?;
-            let credentials =
-                provider.provide_credentials().await.map_err(|e| SignError::Credentials(error_chain(&e)))?;
+            let credentials = provider
+                .provide_credentials()
+                .await
+                .map_err(|e| SignError::Credentials(DisplayErrorContext(&e).to_string()))?;
             Ok(Signer { credentials, region })
         })
     }
@@ -110,7 +109,7 @@ impl Signer {
             SignableRequest::new(request.method().as_str(), &url, headers.into_iter(), SignableBody::Bytes(body))
                 .map_err(|e| SignError::Request(e.to_string()))?;
         let (instructions, _signature) =
-            sign(signable, &params).map_err(|e| SignError::Request(error_chain(&e)))?.into_parts();
+            sign(signable, &params).map_err(|e| SignError::Request(DisplayErrorContext(&e).to_string()))?.into_parts();
         let (new_headers, _params) = instructions.into_parts();
         for header in new_headers {
             let name =
@@ -120,17 +119,6 @@ impl Signer {
         }
         Ok(())
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

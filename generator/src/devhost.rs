@@ -3,9 +3,10 @@
 //! A `custom` step names a Rust function in the user's crate, so it cannot run in the prebuilt
 //! `orchgen` binary. When the plan has custom steps or compensations, `orchgen dev` writes a small
 //! Cargo project into `<data dir>/host/` — its own `[workspace]`, depending by path on the
-//! `orchgen` crate, the runtime crate and every user crate — whose `main` registers each custom
-//! function (through `orchgen_runtime::lambda::FnStep`, as the Lambda glue does) and calls
-//! [`super::host_main`]. It is built with `cargo build` (target directory `CARGO_TARGET_DIR`, else
+//! `orchgen-dev` crate (the dev server, without the pipeline language, the command line or the
+//! deploy SDKs), the runtime crate and every user crate — whose `main` registers each custom
+//! function (through `orchgen_runtime::steps::FnStep`, as the Lambda glue does) and calls
+//! `orchgen_dev::host_main`, which runs the launch file `orchgen dev` wrote. It is built with `cargo build` (target directory `CARGO_TARGET_DIR`, else
 //! `<host>/target`, kept across starts so a second start is fast) and then run in place of
 //! `orchgen dev` with the same options.
 //!
@@ -25,13 +26,13 @@ use crate::build::glue::{self, GlueError, GlueOptions};
 /// The host project's folder inside the data directory.
 pub const HOST_DIR: &str = "host";
 
-/// Environment variable naming the `orchgen` crate's folder the host depends on (default: the
+/// Environment variable naming the `orchgen-dev` crate's folder the host depends on (default: the
 /// folder this orchgen was built from).
-pub const GENERATOR_DIR_ENV: &str = "ORCHGEN_GENERATOR_DIR";
+pub const DEV_DIR_ENV: &str = "ORCHGEN_DEV_DIR";
 
 /// The templates, compiled in, by name.
-const CARGO_TOML: (&str, &str) = ("dev/Cargo.toml.tera", include_str!("../../../templates/dev/Cargo.toml.tera"));
-const MAIN_RS: (&str, &str) = ("dev/main.rs.tera", include_str!("../../../templates/dev/main.rs.tera"));
+const CARGO_TOML: (&str, &str) = ("dev/Cargo.toml.tera", include_str!("../../templates/dev/Cargo.toml.tera"));
+const MAIN_RS: (&str, &str) = ("dev/main.rs.tera", include_str!("../../templates/dev/main.rs.tera"));
 
 /// Why the dev host could not be prepared or built.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +87,8 @@ pub enum HostError {
 /// Where the host's dependencies are, all absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostOptions {
-    /// The `orchgen` crate's folder.
-    pub generator_dir: PathBuf,
+    /// The `orchgen-dev` crate's folder.
+    pub dev_dir: PathBuf,
     /// The runtime crate's folder.
     pub runtime_dir: PathBuf,
     /// The pipeline file's folder (custom crates' paths are relative to it).
@@ -96,7 +97,7 @@ pub struct HostOptions {
 
 impl HostOptions {
     /// Options for `pipeline_file` with the crates this orchgen was built from (or
-    /// `ORCHGEN_GENERATOR_DIR` / `ORCHGEN_RUNTIME_DIR` when set).
+    /// `ORCHGEN_DEV_DIR` / `ORCHGEN_RUNTIME_DIR` when set).
     pub fn for_pipeline(pipeline_file: &Path) -> Result<HostOptions, HostError> {
         // `orders.yaml` has the parent "": the current directory.
         let pipeline_dir = match pipeline_file.parent() {
@@ -104,18 +105,19 @@ impl HostOptions {
             _ => PathBuf::from("."),
         };
         Ok(HostOptions {
-            generator_dir: absolute(&default_generator_dir())?,
+            dev_dir: absolute(&default_dev_dir())?,
             runtime_dir: absolute(&crate::build::default_runtime_dir())?,
             pipeline_dir: absolute(&pipeline_dir)?,
         })
     }
 }
 
-/// The `orchgen` crate's folder: `ORCHGEN_GENERATOR_DIR`, else the one this orchgen was built from.
-pub fn default_generator_dir() -> PathBuf {
-    match std::env::var_os(GENERATOR_DIR_ENV) {
+/// The `orchgen-dev` crate's folder: `ORCHGEN_DEV_DIR`, else the one next to the generator this
+/// orchgen was built from.
+pub fn default_dev_dir() -> PathBuf {
+    match std::env::var_os(DEV_DIR_ENV) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("devserver"),
     }
 }
 
@@ -151,8 +153,8 @@ struct CargoContext {
     package: String,
     /// The binary name.
     bin: String,
-    /// The `orchgen` crate's folder, as a TOML string.
-    generator_path: String,
+    /// The `orchgen-dev` crate's folder, as a TOML string.
+    dev_path: String,
     /// The runtime crate's folder, as a TOML string.
     runtime_path: String,
     /// The user crates, by name.
@@ -216,7 +218,7 @@ pub fn files(plan: &Plan, options: &HostOptions) -> Result<BTreeMap<PathBuf, Str
         pipeline: plan.name.clone(),
         package: format!("{}-dev-host", plan.name),
         bin: binary_name(plan),
-        generator_path: toml_string(&options.generator_dir.to_string_lossy()),
+        dev_path: toml_string(&options.dev_dir.to_string_lossy()),
         runtime_path: toml_string(&options.runtime_dir.to_string_lossy()),
         crates: crates.into_iter().map(|(name, path)| CrateEntry { name, path }).collect(),
     };
@@ -227,14 +229,15 @@ pub fn files(plan: &Plan, options: &HostOptions) -> Result<BTreeMap<PathBuf, Str
     let mut files = BTreeMap::new();
     files.insert(PathBuf::from("Cargo.toml"), render(&tera, CARGO_TOML.0, &cargo)?);
     files.insert(PathBuf::from("src/main.rs"), render(&tera, MAIN_RS.0, &main)?);
-    files.insert(PathBuf::from(".gitignore"), "/target\n".to_owned());
+    files.insert(PathBuf::from(".gitignore"), "/target\n/bin\n".to_owned());
     Ok(files)
 }
 
 /// Writes `files` into `dir` (only those whose text changed) and, when `dir` has no Cargo.lock,
 /// copies the one of the workspace `orchgen` was built in (the versions it was built and tested
-/// with, which also lets an offline build resolve).
-pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, generator_dir: &Path) -> Result<(), HostError> {
+/// with, which also lets an offline build resolve). Each file is written to a temporary file and
+/// renamed into place, so a build never reads half a file.
+pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, dev_dir: &Path) -> Result<(), HostError> {
     for (relative, text) in files {
         let path = dir.join(relative);
         if std::fs::read_to_string(&path).is_ok_and(|old| old == *text) {
@@ -247,10 +250,15 @@ pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, generator_dir: &Path
                 source,
             })?;
         }
-        std::fs::write(&path, text).map_err(|source| HostError::Io { action: "cannot write", path, source })?;
+        let tmp = path.with_extension("orchgen-tmp");
+        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)).map_err(|source| HostError::Io {
+            action: "cannot write",
+            path,
+            source,
+        })?;
     }
     let lock = dir.join("Cargo.lock");
-    let workspace_lock = generator_dir.join("..").join("Cargo.lock");
+    let workspace_lock = dev_dir.join("..").join("Cargo.lock");
     if !lock.exists() && workspace_lock.is_file() {
         std::fs::copy(&workspace_lock, &lock).map_err(|source| HostError::Io {
             action: "cannot copy Cargo.lock to",
@@ -262,12 +270,26 @@ pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, generator_dir: &Path
 }
 
 /// Builds the host in `dir` with cargo (its messages go to this process's stderr); returns the
-/// binary. The target directory is `CARGO_TARGET_DIR` when set, else `<dir>/target`.
+/// binary, copied to `<dir>/bin/`. The target directory is `CARGO_TARGET_DIR` when set, else
+/// `<dir>/target`.
+///
+/// Hosts of pipelines with the same name (two projects, or two data directories) build the same
+/// binary path in a shared target directory; cargo serialises their builds but not what happens
+/// after, so the build and the copy run under an exclusive lock on `<target>/.orchgen-dev-host.lock`
+/// and each start runs the binary it built.
 pub fn build(plan: &Plan, dir: &Path) -> Result<PathBuf, HostError> {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(target) if !target.is_empty() => absolute(Path::new(&target))?,
         _ => absolute(&dir.join("target"))?,
     };
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| HostError::Io { action, path, source }
+    };
+    std::fs::create_dir_all(&target).map_err(io("cannot create", &target))?;
+    let lock_path = target.join(".orchgen-dev-host.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(io("cannot create", &lock_path))?;
+    lock.lock().map_err(io("cannot lock", &lock_path))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let bin = binary_name(plan);
     let status = Command::new(&cargo)
@@ -281,7 +303,17 @@ pub fn build(plan: &Plan, dir: &Path) -> Result<PathBuf, HostError> {
     if !status.success() {
         return Err(HostError::BuildFailed { status });
     }
-    Ok(target.join("debug").join(format!("{bin}{}", std::env::consts::EXE_SUFFIX)))
+    let file = format!("{bin}{}", std::env::consts::EXE_SUFFIX);
+    let built = target.join("debug").join(&file);
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir_all(&bin_dir).map_err(io("cannot create", &bin_dir))?;
+    let copy = bin_dir.join(&file);
+    // Through a temporary name: a host still running from the previous copy keeps its file.
+    let tmp = bin_dir.join(format!("{file}.tmp"));
+    std::fs::copy(&built, &tmp).map_err(io("cannot copy the dev host to", &tmp))?;
+    std::fs::rename(&tmp, &copy).map_err(io("cannot write", &copy))?;
+    drop(lock);
+    Ok(copy)
 }
 
 fn templates() -> Result<tera::Tera, HostError> {
@@ -339,11 +371,11 @@ mod tests {
         let main = &first[Path::new("src/main.rs")];
         assert!(
             main.contains(
-                r#"registry.register("loyalty::award", std::sync::Arc::new(orchgen_runtime::lambda::FnStep(loyalty::award)));"#
+                r#"registry.register("loyalty::award", std::sync::Arc::new(orchgen_runtime::steps::FnStep(loyalty::award)));"#
             ),
             "{main}"
         );
-        assert!(main.contains("orchgen::dev::host_main(registry)"), "{main}");
+        assert!(main.contains("orchgen_dev::host_main(registry)"), "{main}");
         let cargo = &first[Path::new("Cargo.toml")];
         let loyalty = std::fs::canonicalize(file.parent().unwrap().join("loyalty")).unwrap();
         assert!(

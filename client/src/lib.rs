@@ -1,15 +1,16 @@
-//! `orchgen orders list|get|submit`: the order API from the command line, against a running
-//! `orchgen dev` (the default URL) or a deployed stage (`--url`; `--api-key` sent as `x-api-key`,
-//! or requests signed with SigV4 for an IAM-protected API: `--sigv4`, implied for an execute-api URL
-//! without an API key).
+//! A client of the orchgen order API: a running `orchgen dev` (the default URL) or a deployed stage
+//! (an API key sent as `x-api-key`, or requests signed with SigV4 for an IAM-protected API,
+//! implied for an execute-api URL without an API key), and the text renderings of its answers
+//! that `orchgen orders list|get|submit` prints.
 //!
-//! Output is a readable table by default and the API's own JSON with `--format json` (for `list
-//! --all`, one `ListBody` holding every page). Exit codes: 0 success, 1 the API refused the request
-//! or could not be reached or answered something unreadable, 2 a usage error (an unreadable or
-//! invalid order file, a bad URL).
+//! Errors say whether the user's input was wrong ([`OrdersError::Usage`], exit 2) or the API
+//! refused the request, could not be reached or answered something unreadable
+//! ([`OrdersError::Api`], exit 1).
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+pub mod sigv4;
+
+use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use orchgen_runtime::api::views::{CreatedBody, ListBody, OrderSummary, OrderView};
@@ -19,9 +20,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::cli::Format;
-use crate::dev::DEFAULT_PORT;
-use crate::sigv4::{self, Signer};
+use crate::sigv4::Signer;
 
 /// The environment variable holding the API key when `--api-key` is not given.
 pub const ENV_API_KEY: &str = "ORCHGEN_API_KEY";
@@ -32,70 +31,24 @@ pub const DEFAULT_PATH: &str = "/orders";
 
 /// The URL of `orchgen dev` with its default port.
 pub fn default_url() -> String {
-    format!("http://127.0.0.1:{DEFAULT_PORT}")
+    format!("http://127.0.0.1:{}", orchgen_runtime::api::LOCAL_PORT)
 }
 
-/// `orchgen orders …`.
-#[derive(Debug, clap::Args)]
-pub struct OrdersArgs {
-    /// Base URL of the API: `orchgen dev`'s, or a deployed stage's (e.g.
-    /// `https://abc123.execute-api.eu-west-1.amazonaws.com/prod`).
-    #[arg(long, global = true, default_value_t = default_url())]
+/// Where the API is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Base URL of the API.
     pub url: String,
     /// API key, sent as `x-api-key` (default: the ORCHGEN_API_KEY environment variable).
-    #[arg(long, global = true)]
     pub api_key: Option<String>,
-    /// Sign the requests with AWS Signature V4 (an API with `auth: iam`), with the credentials
-    /// the AWS CLI would use (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO …). Implied for an
-    /// `…execute-api.REGION.amazonaws.com` URL when no API key is given.
-    #[arg(long, global = true)]
+    /// Sign the requests with AWS Signature V4 (implied for an execute-api URL without a key).
     pub sigv4: bool,
-    /// Path of the orders collection under the URL (the pipeline's `api.path`).
-    #[arg(long, global = true, default_value = DEFAULT_PATH)]
+    /// Path of the orders collection under the URL.
     pub path: String,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
     /// Time limit of each HTTP request, in seconds.
-    #[arg(long, global = true, default_value_t = 30)]
     pub timeout: u64,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: OrdersCommand,
 }
 
-/// The `orders` subcommands.
-#[derive(Debug, clap::Subcommand)]
-pub enum OrdersCommand {
-    /// List orders, newest first.
-    List {
-        /// Only orders with this status (e.g. COMPLETED).
-        #[arg(long)]
-        status: Option<String>,
-        /// Orders per page (the API's default when not given).
-        #[arg(long)]
-        limit: Option<u32>,
-        /// Follow the `next` cursor through every page.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Show one order: status, steps timeline, failure, charge and shipment.
-    Get {
-        /// The order id.
-        id: String,
-    },
-    /// Submit an order: the JSON body of `POST /orders`, from a file or standard input (`-`).
-    Submit {
-        /// The order file; `-` (the default) reads standard input.
-        #[arg(default_value = "-")]
-        file: PathBuf,
-        /// Sent as `Idempotency-Key`: a retry with the same key and body returns the same order.
-        #[arg(long)]
-        idempotency_key: Option<String>,
-    },
-}
-
-/// Why a command failed, with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum OrdersError {
     /// Bad input from the user (exit 2).
@@ -119,81 +72,8 @@ impl OrdersError {
     }
 }
 
-/// Runs `orchgen orders …`; returns the exit code (messages on `err`).
-pub fn run(args: OrdersArgs, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    match execute(&args, &mut std::io::stdin().lock(), out, err) {
-        Ok(()) => Ok(0),
-        Err(OrdersError::Io(e)) => Err(e),
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            Ok(e.exit_code())
-        }
-    }
-}
-
-/// Runs a command, reading an order from `stdin` for `submit -`.
-pub fn execute(
-    args: &OrdersArgs,
-    stdin: &mut dyn Read,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<(), OrdersError> {
-    let api = ApiClient::new(args)?;
-    match &args.command {
-        OrdersCommand::List { status, limit, all } => {
-            if *limit == Some(0) {
-                return Err(OrdersError::Usage("--limit must be at least 1".to_owned()));
-            }
-            let mut page = api.list(status.as_deref(), *limit, None)?;
-            if *all {
-                let mut orders = std::mem::take(&mut page.orders);
-                while let Some(next) = page.next.take() {
-                    page = api.list(status.as_deref(), *limit, Some(&next))?;
-                    orders.append(&mut page.orders);
-                }
-                page = ListBody { count: orders.len(), orders, next: None };
-            }
-            match args.format {
-                Format::Json => writeln!(out, "{}", to_json(&page)?)?,
-                Format::Text => {
-                    write!(out, "{}", list_text(&page.orders))?;
-                    if page.next.is_some() {
-                        writeln!(err, "more orders follow: --all lists every page")?;
-                    }
-                }
-            }
-        }
-        OrdersCommand::Get { id } => {
-            if id.trim().is_empty() {
-                return Err(OrdersError::Usage("the order id is empty".to_owned()));
-            }
-            let (order, raw) = api.get(id)?;
-            match args.format {
-                Format::Json => writeln!(out, "{}", to_json(&raw)?)?,
-                Format::Text => write!(out, "{}", order_text(&order))?,
-            }
-        }
-        OrdersCommand::Submit { file, idempotency_key } => {
-            let body = read_order(file, stdin)?;
-            let (created, raw) = api.submit(&body, idempotency_key.as_deref())?;
-            match args.format {
-                Format::Json => writeln!(out, "{}", to_json(&raw)?)?,
-                Format::Text => {
-                    writeln!(out, "order {} {}", created.order_id, created.status)?;
-                    writeln!(out, "  {}", created.links.self_)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn to_json(value: &impl serde::Serialize) -> Result<String, OrdersError> {
-    serde_json::to_string_pretty(value).map_err(|e| OrdersError::Api(format!("cannot print the answer as JSON: {e}")))
-}
-
 /// Reads and parses the order body: it must be a JSON object (the API checks the fields).
-fn read_order(file: &Path, stdin: &mut dyn Read) -> Result<Value, OrdersError> {
+pub fn read_order(file: &Path, stdin: &mut dyn Read) -> Result<Value, OrdersError> {
     let (text, from) = if file.as_os_str() == "-" {
         let mut text = String::new();
         stdin
@@ -213,8 +93,8 @@ fn read_order(file: &Path, stdin: &mut dyn Read) -> Result<Value, OrdersError> {
     Ok(value)
 }
 
-/// The API over HTTP.
-struct ApiClient {
+/// The order API over HTTP.
+pub struct ApiClient {
     client: Client,
     base: Url,
     api_key: Option<String>,
@@ -222,7 +102,8 @@ struct ApiClient {
 }
 
 impl ApiClient {
-    fn new(args: &OrdersArgs) -> Result<ApiClient, OrdersError> {
+    /// A client for `options` (a bad URL is a usage error).
+    pub fn new(args: &ClientOptions) -> Result<ApiClient, OrdersError> {
         let url = args.url.trim();
         let mut base = Url::parse(url).map_err(|e| OrdersError::Usage(format!("--url `{url}` is not a URL: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -244,7 +125,7 @@ impl ApiClient {
             .map_err(|e| OrdersError::Api(format!("cannot start the HTTP client: {e}")))?;
         let api_key = args.api_key.clone().or_else(|| std::env::var(ENV_API_KEY).ok()).filter(|k| !k.is_empty());
         let host = base.host_str().unwrap_or_default().to_owned();
-        let sign = args.sigv4 || (api_key.is_none() && sigv4::region_of_host(&host).is_some());
+        let sign = args.sigv4 || (api_key.is_none() && crate::sigv4::region_of_host(&host).is_some());
         let signer = if sign {
             Some(Signer::from_environment(&host).map_err(|e| OrdersError::Usage(e.to_string()))?)
         } else {
@@ -261,7 +142,8 @@ impl ApiClient {
         url
     }
 
-    fn list(&self, status: Option<&str>, limit: Option<u32>, next: Option<&str>) -> Result<ListBody, OrdersError> {
+    /// One page of orders, newest first.
+    pub fn list(&self, status: Option<&str>, limit: Option<u32>, next: Option<&str>) -> Result<ListBody, OrdersError> {
         let mut url = self.url(None);
         {
             let mut query = url.query_pairs_mut();
@@ -282,12 +164,14 @@ impl ApiClient {
         Ok(page)
     }
 
-    fn get(&self, id: &str) -> Result<(OrderView, Value), OrdersError> {
+    /// One order: its view and the API's JSON.
+    pub fn get(&self, id: &str) -> Result<(OrderView, Value), OrdersError> {
         let url = self.url(Some(id));
         self.send(self.client.get(url.clone()), &url)
     }
 
-    fn submit(&self, body: &Value, idempotency_key: Option<&str>) -> Result<(CreatedBody, Value), OrdersError> {
+    /// Submits an order body: the created order and the API's JSON.
+    pub fn submit(&self, body: &Value, idempotency_key: Option<&str>) -> Result<(CreatedBody, Value), OrdersError> {
         let url = self.url(None);
         let mut request = self.client.post(url.clone()).json(body);
         if let Some(key) = idempotency_key {

@@ -1,5 +1,12 @@
-//! The command line: parses arguments with clap and dispatches to the library. Exit codes: 0 success,
-//! 1 the pipeline is invalid (or a command failed), 2 usage errors and unreadable files.
+//! The `orchgen` command: parses arguments with clap and dispatches to the crates that do the work
+//! (`orchgen-generator` for the language and what is generated from a plan, `orchgen-dev`,
+//! `orchgen-deploy`, `orchgen-client`). It owns what every command shares: [`Format`], the default
+//! pipeline path, and [`load_plan`] with the exit-code mapping. Exit codes: 0 success, 1 the
+//! pipeline is invalid (or a command failed), 2 usage errors and unreadable files.
+
+mod deploy;
+mod dev;
+mod orders;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,11 +14,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::source::ReadError;
-use crate::{check_file, dev, scaffold, schema};
+use orchgen_generator::graph::GraphFormat;
+use orchgen_generator::source::ReadError;
+use orchgen_generator::{check_file, scaffold, schema};
+use orchgen_runtime::plan::Plan;
 
 /// The pipeline read when no file is named.
-pub const DEFAULT_PIPELINE: &str = "pipelines/orders.yaml";
+pub const DEFAULT_PIPELINE: &str = scaffold::DEFAULT_PIPELINE;
 
 /// orchgen: order-processing pipelines on AWS Lambda and DynamoDB, declared in one YAML file.
 #[derive(Debug, Parser)]
@@ -61,7 +70,7 @@ pub enum Command {
         #[arg(default_value = DEFAULT_PIPELINE)]
         file: PathBuf,
         /// Port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = dev::DEFAULT_PORT)]
+        #[arg(long, default_value_t = orchgen_dev::DEFAULT_PORT)]
         port: u16,
         /// Where the store lives (default `.orchgen/<pipeline name>`).
         #[arg(long)]
@@ -88,7 +97,7 @@ pub enum Command {
         #[arg(default_value = DEFAULT_PIPELINE)]
         file: PathBuf,
         /// Output folder (the artefacts go to `<out>/<pipeline name>/`).
-        #[arg(long, default_value = crate::build::DEFAULT_OUT)]
+        #[arg(long, default_value = orchgen_generator::build::DEFAULT_OUT)]
         out: PathBuf,
         /// Write nothing; exit 1 with a diff when the files on disk are not what a build would write.
         #[arg(long)]
@@ -101,28 +110,28 @@ pub enum Command {
         #[arg(default_value = DEFAULT_PIPELINE)]
         file: PathBuf,
         /// Output folder (the artefacts go to `<out>/<pipeline name>/`).
-        #[arg(long, default_value = crate::build::DEFAULT_OUT)]
+        #[arg(long, default_value = orchgen_generator::build::DEFAULT_OUT)]
         out: PathBuf,
         /// Cargo's target folder for the glue (default: CARGO_TARGET_DIR, else `<out>/<pipeline>/glue/target`).
         #[arg(long)]
         target_dir: Option<PathBuf>,
     },
     /// Package, upload and deploy a stage through a CloudFormation change set (preview, confirm, follow).
-    Deploy(crate::deploy::command::DeployArgs),
+    Deploy(deploy::DeployArgs),
     /// Delete a stage's stack (tables with DeletionPolicy Retain stay) and optionally its artefact bucket.
-    Destroy(crate::deploy::command::DestroyArgs),
+    Destroy(deploy::DestroyArgs),
     /// Re-process what reached a stage's dead-letter queue (failed stream batches).
-    Redrive(crate::deploy::command::RedriveArgs),
+    Redrive(deploy::RedriveArgs),
     /// Talk to the order API of `orchgen dev` or a deployed stage: list, show and submit orders.
-    Orders(crate::orders::OrdersArgs),
+    Orders(orders::OrdersArgs),
     /// Draw the pipeline as a graph: its steps, compensations, failure edges and terminal states.
     Graph {
         /// The pipeline file.
         #[arg(default_value = DEFAULT_PIPELINE)]
         file: PathBuf,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = crate::graph::GraphFormat::Mermaid)]
-        format: crate::graph::GraphFormat,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
+        format: GraphFormatArg,
         /// Write the graph to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -137,7 +146,7 @@ pub enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         orders_per_month: u64,
         /// `GET` listing requests a month (an operator's page; the seed's design scans the table for each).
-        #[arg(long, default_value_t = crate::cost::assumptions::DEFAULT_LIST_REQUESTS_PER_MONTH)]
+        #[arg(long, default_value_t = orchgen_generator::cost::assumptions::DEFAULT_LIST_REQUESTS_PER_MONTH)]
         list_requests_per_month: u64,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -159,6 +168,27 @@ pub enum Format {
     Json,
 }
 
+/// Output formats of `orchgen graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormatArg {
+    /// A Mermaid `flowchart TD` (renders on GitHub, GitLab and in most Markdown viewers).
+    Mermaid,
+    /// A Graphviz digraph (`dot -Tsvg`).
+    Dot,
+    /// A self-contained SVG image laid out by orchgen.
+    Svg,
+}
+
+impl From<GraphFormatArg> for GraphFormat {
+    fn from(format: GraphFormatArg) -> GraphFormat {
+        match format {
+            GraphFormatArg::Mermaid => GraphFormat::Mermaid,
+            GraphFormatArg::Dot => GraphFormat::Dot,
+            GraphFormatArg::Svg => GraphFormat::Svg,
+        }
+    }
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -175,17 +205,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Schema => writeln!(out, "{}", schema::pipeline_schema_text().trim_end()).map(|_| 0),
         Command::Init { dir, force } => init(&dir, force, out, err),
         Command::Dev { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix } => dev::run(
-            &dev::DevOptions { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix },
+            &file,
+            orchgen_dev::DevOptions { port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix },
             out,
             err,
         ),
         Command::Build { file, out: out_dir, check } => build(&file, &out_dir, check, out, err),
         Command::Package { file, out: out_dir, target_dir } => package(&file, &out_dir, target_dir, out, err),
-        Command::Deploy(args) => crate::deploy::command::deploy(args, out, err),
-        Command::Destroy(args) => crate::deploy::command::destroy(args, out, err),
-        Command::Redrive(args) => crate::deploy::command::redrive(args, out, err),
-        Command::Orders(args) => crate::orders::run(args, out, err),
-        Command::Graph { file, format, out: out_file } => graph(&file, format, out_file.as_deref(), out, err),
+        Command::Deploy(args) => deploy::deploy(args, out, err),
+        Command::Destroy(args) => deploy::destroy(args, out, err),
+        Command::Redrive(args) => deploy::redrive(args, out, err),
+        Command::Orders(args) => orders::run(args, out, err),
+        Command::Graph { file, format, out: out_file } => graph(&file, format.into(), out_file.as_deref(), out, err),
         Command::Cost { file, orders_per_month, list_requests_per_month, format } => {
             cost(&file, orders_per_month, list_requests_per_month, format, out, err)
         }
@@ -203,13 +234,14 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     })
 }
 
-pub(crate) fn width() -> usize {
+/// The width diagnostics are rendered to: `COLUMNS` when it is at least 40, else 100.
+pub fn width() -> usize {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 40).unwrap_or(100)
 }
 
 /// The plan of `file`, its warnings printed; or the exit code after printing why there is none
-/// (2: unreadable, 1: invalid).
-fn checked_plan(file: &Path, err: &mut dyn Write) -> std::io::Result<Result<orchgen_runtime::plan::Plan, u8>> {
+/// (2: unreadable, 1: invalid). Every command that reads a pipeline goes through here.
+pub fn load_plan(file: &Path, err: &mut dyn Write) -> std::io::Result<Result<Plan, u8>> {
     let checked = match check_file(file) {
         Ok(c) => c,
         Err(e) => return read_error(&e, err).map(Err),
@@ -250,11 +282,11 @@ fn cost(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let plan = match checked_plan(file, err)? {
+    let plan = match load_plan(file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let estimate = match crate::cost::estimate(&plan, orders_per_month, list_requests_per_month) {
+    let estimate = match orchgen_generator::cost::estimate(&plan, orders_per_month, list_requests_per_month) {
         Ok(estimate) => estimate,
         Err(e) => {
             writeln!(err, "error: {e}")?;
@@ -262,36 +294,36 @@ fn cost(
         }
     };
     match format {
-        Format::Json => writeln!(out, "{}", crate::cost::render::json(&estimate))?,
-        Format::Text => write!(out, "{}", crate::cost::render::text(&estimate))?,
+        Format::Json => writeln!(out, "{}", orchgen_generator::cost::render::json(&estimate))?,
+        Format::Text => write!(out, "{}", orchgen_generator::cost::render::text(&estimate))?,
     }
     Ok(0)
 }
 
 fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match checked_plan(file, err)? {
+    let plan = match load_plan(file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
     match format {
         Format::Json => writeln!(out, "{}", plan.to_json())?,
-        Format::Text => write!(out, "{}", crate::plan_text::describe(&plan))?,
+        Format::Text => write!(out, "{}", orchgen_generator::plan_text::describe(&plan))?,
     }
     Ok(0)
 }
 
 fn graph(
     file: &Path,
-    format: crate::graph::GraphFormat,
+    format: GraphFormat,
     out_file: Option<&Path>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let plan = match checked_plan(file, err)? {
+    let plan = match load_plan(file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let text = crate::graph::render(&plan, format);
+    let text = orchgen_generator::graph::render(&plan, format);
     match out_file {
         None => write!(out, "{text}")?,
         Some(path) => {
@@ -321,13 +353,13 @@ fn init(dir: &Path, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> st
 }
 
 fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match checked_plan(file, err)? {
+    let plan = match load_plan(file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let options = crate::build::BuildOptions::new(file, out_dir);
+    let options = orchgen_generator::build::BuildOptions::new(file, out_dir);
     let dir = options.build_dir(&plan);
-    let files = match crate::build::artefacts(&plan, &options) {
+    let files = match orchgen_generator::build::artefacts(&plan, &options) {
         Ok(files) => files,
         Err(e) => {
             writeln!(err, "error: {e}")?;
@@ -335,7 +367,7 @@ fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mu
         }
     };
     if check {
-        let stale = match crate::build::check(&dir, &files) {
+        let stale = match orchgen_generator::build::check(&dir, &files) {
             Ok(stale) => stale,
             Err(e) => {
                 writeln!(err, "error: {e}")?;
@@ -348,10 +380,9 @@ fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mu
         }
         for s in &stale {
             match s {
-                crate::build::Stale::Missing { diff, .. } | crate::build::Stale::Changed { diff, .. } => {
-                    write!(out, "{diff}")?
-                }
-                crate::build::Stale::Extra { path } => {
+                orchgen_generator::build::Stale::Missing { diff, .. }
+                | orchgen_generator::build::Stale::Changed { diff, .. } => write!(out, "{diff}")?,
+                orchgen_generator::build::Stale::Extra { path } => {
                     writeln!(out, "only on disk: {} (no longer generated)", path.display())?
                 }
             }
@@ -368,7 +399,7 @@ fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mu
         )?;
         return Ok(1);
     }
-    match crate::build::write(&dir, &files) {
+    match orchgen_generator::build::write(&dir, &files) {
         Ok(report) => {
             writeln!(
                 out,
@@ -394,12 +425,15 @@ fn package(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let plan = match checked_plan(file, err)? {
+    let plan = match load_plan(file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let options = crate::package::PackageOptions { build: crate::build::BuildOptions::new(file, out_dir), target_dir };
-    match crate::package::package(&plan, &options) {
+    let options = orchgen_generator::package::PackageOptions {
+        build: orchgen_generator::build::BuildOptions::new(file, out_dir),
+        target_dir,
+    };
+    match orchgen_generator::package::package(&plan, &options) {
         Ok(artefacts) => {
             let total: u64 = artefacts.iter().map(|a| a.bytes).sum();
             for a in &artefacts {

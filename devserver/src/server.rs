@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
+use axum::response::Html;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use orchgen_runtime::api::{Api, ApiError};
@@ -19,8 +21,8 @@ use orchgen_runtime::engine::Metrics;
 use orchgen_runtime::store::Store;
 use serde_json::{Value, json};
 
-use super::dashboard::{self, Dashboard};
-use super::gateway;
+use crate::dashboard::{Dashboard, PROMETHEUS_CONTENT_TYPE, prometheus};
+use crate::gateway;
 
 /// What the handlers share.
 pub struct DevState {
@@ -42,10 +44,10 @@ pub fn router(state: Arc<DevState>) -> Router {
         .route("/_orchgen/openapi.json", get(openapi))
         .route("/_orchgen/health", get(health))
         .route("/_orchgen/inventory", get(inventory))
-        .route("/_orchgen/", get(dashboard::page))
-        .route("/_orchgen", get(dashboard::page))
-        .route("/_orchgen/status", get(dashboard::status_json))
-        .route("/metrics", get(dashboard::metrics))
+        .route("/_orchgen/", get(dashboard_page))
+        .route("/_orchgen", get(dashboard_page))
+        .route("/_orchgen/status", get(dashboard_status))
+        .route("/metrics", get(dashboard_metrics))
         .fallback(proxy)
         .with_state(state)
 }
@@ -82,6 +84,38 @@ async fn inventory(State(state): State<Arc<DevState>>) -> Response {
     }
 }
 
-pub(super) fn store_error(error: ApiError) -> Response {
+/// A store failure as the API's error response.
+fn store_error(error: ApiError) -> Response {
     gateway::error_response(&error, &ulid::Ulid::new().to_string())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Dashboard handlers
+// ------------------------------------------------------------------------------------------------
+
+/// `GET /_orchgen/`.
+async fn dashboard_page(State(state): State<Arc<DevState>>) -> Response {
+    let mut response = Html(state.dashboard.page().to_owned()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /_orchgen/status`.
+async fn dashboard_status(State(state): State<Arc<DevState>>) -> Response {
+    match state.dashboard.status(state.store.as_ref(), state.metrics.snapshot()).await {
+        Ok(status) => {
+            let mut response = Json(status).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => store_error(e.into()),
+    }
+}
+
+/// `GET /metrics`.
+async fn dashboard_metrics(State(state): State<Arc<DevState>>) -> Response {
+    match state.dashboard.status(state.store.as_ref(), state.metrics.snapshot()).await {
+        Ok(status) => ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], prometheus(&status)).into_response(),
+        Err(e) => store_error(e.into()),
+    }
 }

@@ -1,15 +1,16 @@
 //! The `deploy`, `destroy` and `redrive` subcommands: their arguments (clap) and the glue from the
-//! command line to [`super::deploy`], [`super::destroy::destroy`] and [`super::redrive::redrive`].
+//! command line to [`orchgen_deploy::deploy`], [`orchgen_deploy::destroy::destroy`] and
+//! [`orchgen_deploy::redrive::redrive`].
 //! Exit codes: 0 success (also "no changes" and `--dry-run`), 1 failure, 2 unreadable file.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use clap::Args;
-use orchgen_runtime::plan::Plan;
+use clap::{Args, ValueEnum};
+use orchgen_deploy::redrive::StepsMode;
+use orchgen_deploy::{AwsOptions, CodeObject, DeployError, Log};
 
-use super::{AwsOptions, CodeObject, DeployError, Log};
-use crate::cli::{DEFAULT_PIPELINE, Format};
+use crate::{DEFAULT_PIPELINE, Format, load_plan};
 
 /// Where and as whom: the standard AWS settings, overridable per command.
 #[derive(Debug, Clone, Args)]
@@ -42,6 +43,24 @@ impl AwsArgs {
     }
 }
 
+/// Where redrive runs the steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StepsArg {
+    /// In this process, with the runtime's built-in handlers (no custom steps).
+    Local,
+    /// In the stage's deployed step functions (Lambda Invoke), as the stream processor does.
+    Lambda,
+}
+
+impl From<StepsArg> for StepsMode {
+    fn from(steps: StepsArg) -> StepsMode {
+        match steps {
+            StepsArg::Local => StepsMode::Local,
+            StepsArg::Lambda => StepsMode::Lambda,
+        }
+    }
+}
+
 /// `orchgen deploy`.
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
@@ -61,7 +80,7 @@ pub struct DeployArgs {
     #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
     /// Output folder of the build (the artefacts go to `<out>/<pipeline name>/`).
-    #[arg(long, default_value = crate::build::DEFAULT_OUT)]
+    #[arg(long, default_value = orchgen_generator::build::DEFAULT_OUT)]
     pub out: PathBuf,
     /// Cargo's target folder for the glue (default: CARGO_TARGET_DIR, else `<out>/<pipeline>/glue/target`).
     #[arg(long)]
@@ -96,8 +115,8 @@ pub struct RedriveArgs {
     pub aws: AwsArgs,
     /// Where the steps run: `lambda` invokes the stage's deployed step functions (as the stream
     /// processor does); `local` runs the built-in handlers in this process.
-    #[arg(long, value_enum, default_value_t = super::redrive::StepsMode::Lambda)]
-    pub steps: super::redrive::StepsMode,
+    #[arg(long, value_enum, default_value_t = StepsArg::Lambda)]
+    pub steps: StepsArg,
     /// When a batch's records are past the stream's 24 h retention, re-drive every open order from
     /// its current state instead of keeping the message.
     #[arg(long)]
@@ -105,24 +124,6 @@ pub struct RedriveArgs {
     /// Handle at most this many messages.
     #[arg(long, default_value_t = 1000)]
     pub max_messages: usize,
-}
-
-/// Loads and checks the pipeline; `Err(code)` after printing why.
-fn load(file: &Path, err: &mut dyn Write) -> Result<Plan, u8> {
-    let checked = match crate::check_file(file) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return Err(match e {
-                crate::source::ReadError::Io(..) => 2,
-                _ => 1,
-            });
-        }
-    };
-    if checked.report.warning_count() > 0 || checked.plan.is_none() {
-        let _ = write!(err, "{}", checked.report.render(crate::cli::width()));
-    }
-    checked.plan.ok_or(1)
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -162,15 +163,15 @@ fn finish<T: serde::Serialize + std::fmt::Display>(
 
 /// Runs `orchgen deploy`.
 pub fn deploy(args: DeployArgs, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match load(&args.file, err) {
+    let plan = match load_plan(&args.file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let package_options = crate::package::PackageOptions {
-        build: crate::build::BuildOptions::new(&args.file, &args.out),
+    let package_options = orchgen_generator::package::PackageOptions {
+        build: orchgen_generator::build::BuildOptions::new(&args.file, &args.out),
         target_dir: args.target_dir.clone(),
     };
-    let options = super::DeployOptions {
+    let options = orchgen_deploy::DeployOptions {
         stage: args.aws.stage.clone(),
         aws: args.aws.options(),
         yes: args.yes,
@@ -178,32 +179,34 @@ pub fn deploy(args: DeployArgs, out: &mut dyn Write, err: &mut dyn Write) -> std
         log_level: args.log_level.clone(),
         json: args.aws.format == Format::Json,
     };
+    // Called once per deploy: the error's size does not matter.
+    #[allow(clippy::result_large_err)]
     let package = || -> Result<Vec<CodeObject>, DeployError> {
-        let artefacts = crate::package::package(&plan, &package_options)?;
+        let artefacts = orchgen_generator::package::package(&plan, &package_options)?;
         Ok(artefacts
             .iter()
             .map(|a| CodeObject {
                 function: a.function.clone(),
                 zip: a.zip.clone(),
                 sha256: a.sha256.clone(),
-                key: crate::package::s3_key(&plan, a),
+                key: orchgen_generator::package::s3_key(&plan, a),
             })
             .collect())
     };
     let result = {
         let mut log = Log::new(err, options.json);
-        runtime()?.block_on(super::deploy(&plan, &package_options.build, &options, package, &mut log))
+        runtime()?.block_on(orchgen_deploy::deploy(&plan, &package_options.build, &options, package, &mut log))
     };
     finish(result, args.aws.format, out, err)
 }
 
 /// Runs `orchgen destroy`.
 pub fn destroy(args: DestroyArgs, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match load(&args.file, err) {
+    let plan = match load_plan(&args.file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let options = super::destroy::DestroyOptions {
+    let options = orchgen_deploy::destroy::DestroyOptions {
         stage: args.aws.stage.clone(),
         aws: args.aws.options(),
         empty_bucket: args.empty_bucket,
@@ -211,27 +214,27 @@ pub fn destroy(args: DestroyArgs, out: &mut dyn Write, err: &mut dyn Write) -> s
     };
     let result = {
         let mut log = Log::new(err, args.aws.format == Format::Json);
-        runtime()?.block_on(super::destroy::destroy(&plan, &options, &mut log))
+        runtime()?.block_on(orchgen_deploy::destroy::destroy(&plan, &options, &mut log))
     };
     finish(result, args.aws.format, out, err)
 }
 
 /// Runs `orchgen redrive`.
 pub fn redrive(args: RedriveArgs, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match load(&args.file, err) {
+    let plan = match load_plan(&args.file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let options = super::redrive::RedriveOptions {
+    let options = orchgen_deploy::redrive::RedriveOptions {
         stage: args.aws.stage.clone(),
         aws: args.aws.options(),
-        steps: args.steps,
+        steps: args.steps.into(),
         from_current_state: args.from_current_state,
         max_messages: args.max_messages,
     };
     let result = {
         let mut log = Log::new(err, args.aws.format == Format::Json);
-        runtime()?.block_on(super::redrive::redrive(&plan, &options, &mut log))
+        runtime()?.block_on(orchgen_deploy::redrive::redrive(&plan, &options, &mut log))
     };
     let kept = matches!(&result, Ok(r) if !r.kept.is_empty());
     let code = finish(result, args.aws.format, out, err)?;

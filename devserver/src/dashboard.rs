@@ -16,9 +16,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{Html, IntoResponse, Json, Response};
 use orchgen_runtime::Plan;
 use orchgen_runtime::engine::MetricsSnapshot;
 use orchgen_runtime::order::Order;
@@ -27,11 +24,10 @@ use orchgen_runtime::telemetry::live::{LiveSnapshot, LiveStats, NodeStats};
 use orchgen_runtime::telemetry::names;
 use serde::{Deserialize, Serialize};
 
-use super::server::DevState;
-use crate::graph::{Graph, NodeKind};
+use crate::launch::DashboardGraph;
 
 /// The page, with `/*ORCHGEN_BOOT*/null` and `<!--ORCHGEN_GRAPH-->` to fill in.
-const PAGE: &str = include_str!("../../../templates/dev/dashboard.html");
+const PAGE: &str = include_str!("../../templates/dev/dashboard.html");
 /// Orders counted per status at most (the status index is paged through; the count says when it
 /// stopped there).
 pub const STATUS_COUNT_CAP: u64 = 1000;
@@ -163,13 +159,13 @@ struct Boot<'a> {
 struct BootNode {
     id: String,
     name: String,
-    kind: &'static str,
+    kind: String,
 }
 
 impl Dashboard {
     /// The dashboard of `plan`, showing `live` and, when given, the backlog of `feed`.
-    pub fn new(plan: Arc<Plan>, live: Arc<LiveStats>, feed: Option<FeedSource>) -> Dashboard {
-        let page = render_page(&plan);
+    pub fn new(plan: Arc<Plan>, graph: &DashboardGraph, live: Arc<LiveStats>, feed: Option<FeedSource>) -> Dashboard {
+        let page = render_page(&plan, graph);
         Dashboard { plan, live, feed, page }
     }
 
@@ -263,27 +259,13 @@ fn age_seconds(at: &str) -> Option<f64> {
 }
 
 /// The page with the graph and the boot data filled in.
-fn render_page(plan: &Plan) -> String {
-    let graph = Graph::from_plan(plan);
-    let svg = graph.to_svg(&plan.name);
-    let svg = match svg.find("<svg") {
-        Some(start) => &svg[start..],
-        None => svg.as_str(),
+fn render_page(plan: &Plan, graph: &DashboardGraph) -> String {
+    let svg = match graph.svg.find("<svg") {
+        Some(start) => &graph.svg[start..],
+        None => graph.svg.as_str(),
     };
-    let nodes = graph
-        .nodes
-        .iter()
-        .map(|n| BootNode {
-            id: n.id.clone(),
-            name: n.name().to_owned(),
-            kind: match n.kind {
-                NodeKind::Entry => "entry",
-                NodeKind::Step => "step",
-                NodeKind::Compensation => "compensation",
-                NodeKind::Terminal => "terminal",
-            },
-        })
-        .collect();
+    let nodes =
+        graph.nodes.iter().map(|n| BootNode { id: n.id.clone(), name: n.name.clone(), kind: n.kind.clone() }).collect();
     let boot = Boot { pipeline: &plan.name, api_path: &plan.api.path, nodes };
     // Inside <script>, `</` must not appear: JSON allows `<\/`.
     let boot = serde_json::to_string(&boot).unwrap_or_else(|_| "null".to_owned()).replace("</", "<\\/");
@@ -441,46 +423,13 @@ pub fn prometheus(status: &Status) -> String {
     e.out
 }
 
-// ------------------------------------------------------------------------------------------------
-// Handlers
-// ------------------------------------------------------------------------------------------------
-
-/// `GET /_orchgen/`.
-pub async fn page(State(state): State<Arc<DevState>>) -> Response {
-    let mut response = Html(state.dashboard.page().to_owned()).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    response
-}
-
-/// `GET /_orchgen/status`.
-pub async fn status_json(State(state): State<Arc<DevState>>) -> Response {
-    match state.dashboard.status(state.store.as_ref(), state.metrics.snapshot()).await {
-        Ok(status) => {
-            let mut response = Json(status).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => super::server::store_error(e.into()),
-    }
-}
-
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<Arc<DevState>>) -> Response {
-    match state.dashboard.status(state.store.as_ref(), state.metrics.snapshot()).await {
-        Ok(status) => ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], prometheus(&status)).into_response(),
-        Err(e) => super::server::store_error(e.into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use orchgen_runtime::store::memory::MemoryStore;
 
     fn plan() -> Arc<Plan> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/orders.yaml");
-        let checked = crate::check_file(&path).expect("the reference pipeline reads");
-        Arc::new(checked.plan.expect("the reference pipeline is valid"))
+        Arc::new(crate::tests_support::plan())
     }
 
     #[test]
@@ -493,7 +442,7 @@ mod tests {
     #[test]
     fn the_page_is_self_contained_and_knows_every_step() {
         let plan = plan();
-        let page = render_page(&plan);
+        let page = render_page(&plan, &crate::tests_support::graph(&plan));
         assert!(!page.contains("ORCHGEN_"), "every placeholder is filled");
         assert!(page.contains("<svg"), "the graph is embedded");
         for step in &plan.steps {
@@ -511,7 +460,12 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         store.seed_inventory(&plan.local.inventory).await.expect("seeded");
         let live = Arc::new(LiveStats::new(&plan));
-        let dashboard = Dashboard::new(plan, live, Some(FeedSource { feed: store.clone(), consumer: "c".to_owned() }));
+        let dashboard = Dashboard::new(
+            plan.clone(),
+            &crate::tests_support::graph(&plan),
+            live,
+            Some(FeedSource { feed: store.clone(), consumer: "c".to_owned() }),
+        );
         let status = dashboard.status(store.as_ref(), MetricsSnapshot::default()).await.expect("status");
         assert!(status.statuses.iter().all(|s| s.count == 0 && !s.capped));
         assert_eq!(status.change_feed.backlog, Some(0));

@@ -1,19 +1,21 @@
 //! The AWS configuration of `orchgen deploy`, `destroy` and `redrive`: the standard credential chain
 //! and settings (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, shared config files, container and
-//! instance credentials) with `--profile`, `--region` and `--endpoint-url` taking precedence, over the
-//! rustls + ring HTTP client (no aws-lc, no second HTTP stack), with the SDK's standard retries.
+//! instance credentials) with `--profile`, `--region` and `--endpoint-url` taking precedence, built by
+//! the one SDK configuration builder of the project ([`orchgen_runtime::aws::sdk_config`]: the rustls
+//! + ring HTTP client, the SDK's standard retries, timeouts).
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_sdk_cloudformation::error::DisplayErrorContext;
+use orchgen_runtime::aws::{self as sdk, RetryPolicy};
 
 use super::DeployError;
 
 /// Attempts of one request (the first included).
 pub const MAX_ATTEMPTS: u32 = 4;
+
+/// Time limit of one attempt of a request (CloudFormation and S3 uploads of large zips take a while).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where and as whom to talk to AWS: what the command line overrides of the standard configuration.
 #[derive(Debug, Clone, Default)]
@@ -63,27 +65,15 @@ impl Clients {
         {
             return Err(DeployError::Config(format!("endpoint URL `{url}` is not an http:// or https:// URL")));
         }
-        let http =
-            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
-        if let Some(profile) = &options.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &options.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(url) = &endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
+        let config = sdk::sdk_config(&sdk::AwsOptions {
+            region: options.region.clone(),
+            profile: options.profile.clone(),
+            endpoint_url: endpoint_url.clone(),
+            retry: RetryPolicy::Standard { max_attempts: MAX_ATTEMPTS },
+            operation_attempt_timeout: Some(ATTEMPT_TIMEOUT),
+            ..sdk::AwsOptions::default()
+        })
+        .await;
         let Some(region) = config.region().map(|r| r.to_string()) else {
             return Err(DeployError::Config(
                 "no AWS region: pass --region, set AWS_REGION or give the profile a region".to_owned(),
@@ -125,26 +115,11 @@ where
             match (err.code(), err.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_owned(),
-                _ => chain(err),
+                _ => DisplayErrorContext(err).to_string(),
             }
         }
-        other => chain(other),
+        other => DisplayErrorContext(other).to_string(),
     }
-}
-
-/// An error and its sources, joined by `: `.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = e.source();
-    }
-    text
 }
 
 /// Whether a service error has this code.

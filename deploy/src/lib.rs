@@ -1,6 +1,6 @@
 //! `orchgen deploy`, `destroy` and `redrive`: a pipeline's stage on AWS through CloudFormation.
 //!
-//! `deploy` checks the credentials (STS), packages the functions ([`crate::package`]), uploads the
+//! `deploy` checks the credentials (STS), packages the functions (`orchgen_generator::package`), uploads the
 //! zips and the template to the stage's artefact bucket ([`upload`]), creates a change set and
 //! prints its preview ([`changeset`]), executes it after confirmation and follows the stack's
 //! events ([`progress`]), then prints the outputs. `destroy` ([`destroy`]) deletes the stack;
@@ -12,7 +12,6 @@
 
 pub mod aws;
 pub mod changeset;
-pub mod command;
 pub mod destroy;
 pub mod progress;
 pub mod redrive;
@@ -47,10 +46,10 @@ pub enum DeployError {
     },
     /// Packaging the functions failed.
     #[error(transparent)]
-    Package(#[from] crate::package::PackageError),
+    Package(#[from] orchgen_generator::package::PackageError),
     /// Building the template failed.
     #[error(transparent)]
-    Build(#[from] crate::build::BuildError),
+    Build(#[from] orchgen_generator::build::BuildError),
     /// A local file could not be read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -101,14 +100,14 @@ pub fn check_stage(stage: &str) -> Result<(), DeployError> {
     let mut chars = stage.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && stage.len() <= crate::build::names::MAX_STAGE_CHARS;
+        && stage.len() <= orchgen_generator::build::names::MAX_STAGE_CHARS;
     if ok {
         Ok(())
     } else {
         Err(DeployError::Config(format!(
             "stage `{stage}` is not valid: a lowercase letter, then up to {} lowercase letters or digits (pattern {})",
-            crate::build::names::MAX_STAGE_CHARS - 1,
-            crate::build::names::STAGE_PATTERN
+            orchgen_generator::build::names::MAX_STAGE_CHARS - 1,
+            orchgen_generator::build::names::STAGE_PATTERN
         )))
     }
 }
@@ -204,10 +203,10 @@ impl<'a> Log<'a> {
 }
 
 /// Reads the template `orchgen build` wrote (the build must be current: `deploy` builds first).
-fn template_text(plan: &Plan, build: &crate::build::BuildOptions) -> Result<String, DeployError> {
-    let files = crate::build::artefacts(plan, build)?;
+fn template_text(plan: &Plan, build: &orchgen_generator::build::BuildOptions) -> Result<String, DeployError> {
+    let files = orchgen_generator::build::artefacts(plan, build)?;
     files
-        .get(std::path::Path::new(crate::build::TEMPLATE_FILE))
+        .get(std::path::Path::new(orchgen_generator::build::TEMPLATE_FILE))
         .cloned()
         .ok_or_else(|| DeployError::Config("the build produced no template".to_owned()))
 }
@@ -279,7 +278,7 @@ pub async fn connect(aws: &AwsOptions) -> Result<(Clients, String), DeployError>
 /// the credentials are proven, to build the code objects.
 pub async fn deploy(
     plan: &Plan,
-    build: &crate::build::BuildOptions,
+    build: &orchgen_generator::build::BuildOptions,
     options: &DeployOptions,
     package: impl FnOnce() -> Result<Vec<CodeObject>, DeployError>,
     log: &mut Log<'_>,
@@ -308,7 +307,7 @@ pub async fn deploy(
     parameters.insert("LogLevel".to_owned(), options.log_level.clone());
     parameters.insert("ArtifactBucket".to_owned(), bucket.clone());
     for object in &code {
-        parameters.insert(crate::build::names::code_key_parameter(&object.function), object.key.clone());
+        parameters.insert(orchgen_generator::build::names::code_key_parameter(&object.function), object.key.clone());
     }
     let mut tags = BTreeMap::new();
     tags.insert("orchgen:pipeline".to_owned(), plan.name.clone());

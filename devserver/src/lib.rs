@@ -1,11 +1,12 @@
-//! `orchgen dev`: the pipeline running on this machine, the way it runs on AWS.
+//! `orchgen dev`'s engine room: a resolved [`Plan`] running on this machine, the way it runs on AWS.
 //!
-//! The pipeline is validated (an invalid one prints its report and exits 1), the embedded SQLite
-//! store is opened in the data directory (default `.orchgen/<pipeline name>`; `--reset` deletes it
-//! first) and seeded from `local.inventory` (existing stock is left alone), the engine's
-//! [`Processor`] drives the store's change feed, and the order API is served on
-//! `127.0.0.1:<port>` through an API Gateway adapter ([`gateway`]) so that the very handler the API
-//! Lambda runs ([`Api::handle`]) answers every request ([`server`]).
+//! This crate knows nothing of YAML: the `orchgen` command checks the pipeline file, resolves its
+//! plan and draws its graph, then hands them over in a [`Launch`]. The embedded SQLite store is
+//! opened in the data directory (default `.orchgen/<pipeline name>`; `--reset` deletes it first)
+//! and seeded from `local.inventory` (existing stock is left alone), the engine's [`Processor`]
+//! drives the store's change feed, and the order API is served on `127.0.0.1:<port>` through an
+//! API Gateway adapter ([`gateway`]) so that the very handler the API Lambda runs
+//! ([`Api::handle`]) answers every request ([`server`]).
 //!
 //! As soon as it listens it prints `listening on http://127.0.0.1:PORT` and a sample `curl`. On
 //! Ctrl-C or SIGTERM it stops accepting connections, finishes the requests in flight, lets the
@@ -13,10 +14,14 @@
 //! before its 201 is sent, so no accepted order is lost: whatever was not processed resumes on the
 //! next start (even after a crash: the processor restarts from its checkpoint and re-delivery is
 //! harmless).
+//!
+//! A pipeline with custom steps runs in a dev host: a small binary generated and built by the
+//! `orchgen` command (`orchgen_generator::devhost`) whose `main` registers the custom functions and
+//! calls [`host_main`], which reads the [`Launch`] the command wrote.
 
 mod dashboard;
 mod gateway;
-pub mod host;
+mod launch;
 mod server;
 
 use std::future::IntoFuture as _;
@@ -29,38 +34,39 @@ use std::time::Duration;
 
 use orchgen_runtime::Plan;
 use orchgen_runtime::api::{Api, openapi};
+use orchgen_runtime::aws::{AwsOptions, sdk_config};
+use orchgen_runtime::dead_letter::DEAD_LETTER_FILE;
 use orchgen_runtime::engine::{Engine, Processor, ProcessorConfig, ProcessorHandle};
 use orchgen_runtime::plan::AuthMode;
 use orchgen_runtime::steps::Registry;
 use orchgen_runtime::store::Store;
 use orchgen_runtime::store::dynamodb::{self, DynamoStore};
 use orchgen_runtime::store::sqlite::{DB_FILE, SqliteStore};
-use orchgen_runtime::streams::{StreamConsumer, StreamConsumerConfig, StreamConsumerHandle, endpoint_sdk_config};
+use orchgen_runtime::streams::{StreamConsumer, StreamConsumerConfig, StreamConsumerHandle};
 use orchgen_runtime::telemetry::live::LiveStats;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-use crate::check_file;
-use crate::source::ReadError;
-
+pub use launch::{DashboardGraph, GraphNode, Launch, LaunchError};
 use server::DevState;
 
 /// Port served when `--port` is not given.
-pub const DEFAULT_PORT: u16 = 3000;
+pub const DEFAULT_PORT: u16 = orchgen_runtime::api::LOCAL_PORT;
+
+/// The dev host's folder inside the data directory (a build cache: `--reset` keeps it).
+pub const HOST_DIR: &str = "host";
 
 /// How long in-flight HTTP requests may take to finish after a shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
 
 /// The body of the sample request printed at start-up (the seed order).
-pub const SAMPLE_ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
+pub const SAMPLE_ORDER: &str = orchgen_runtime::order::EXAMPLE_ORDER_JSON;
 
-/// The options of `orchgen dev`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The options of `orchgen dev` once the pipeline file is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DevOptions {
-    /// The pipeline file.
-    pub file: PathBuf,
     /// Port on 127.0.0.1 (0 picks a free one).
     pub port: u16,
     /// Data directory (default `.orchgen/<pipeline name>`).
@@ -76,52 +82,33 @@ pub struct DevOptions {
     pub table_prefix: Option<String>,
 }
 
-/// Runs `orchgen dev` until a shutdown signal; returns the exit code (0 after a graceful stop, 1 for
-/// an invalid pipeline or a start-up failure, 2 for an unreadable file or a bad option).
-///
-/// A pipeline with custom steps or compensations runs in a dev host ([`host`]): the host project is
-/// written into `<data dir>/host/`, built with cargo (a compile error exits 1 with cargo's
-/// message), and run in place of this process with the same options. Without custom steps nothing
-/// is built: the pipeline runs here with the built-in handlers.
-pub fn run(options: &DevOptions, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match load(options, err, false)? {
-        Ok(plan) => plan,
-        Err(code) => return Ok(code),
-    };
-    if host::needs_host(&plan) {
-        return run_host(options, &plan, err);
-    }
-    run_plan(options, plan, Registry::new(), out, err)
+/// Runs `launch` with `registry`'s handlers (the built-ins and any custom functions registered in
+/// it) until a shutdown signal; returns the exit code (0 after a graceful stop, 1 for a start-up
+/// failure, 2 for a bad option).
+pub fn run(launch: Launch, registry: Registry, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let Launch { plan, graph, options } = launch;
+    run_plan(&options, plan, graph, registry, out, err)
 }
 
-/// Runs `orchgen dev` with `registry`'s handlers (the built-ins and the custom functions registered
-/// in it) until a shutdown signal; returns the exit code as [`run`] does. This is what a dev host's
-/// `main` calls; it never builds a host.
-pub fn run_with_registry(
-    options: &DevOptions,
-    registry: Registry,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> std::io::Result<u8> {
-    let plan = match load(options, err, true)? {
-        Ok(plan) => plan,
-        Err(code) => return Ok(code),
-    };
-    run_plan(options, plan, registry, out, err)
-}
-
-/// The `main` of a dev host: parses the `orchgen dev` command line and runs it with `registry`.
+/// The `main` of a dev host: reads the [`Launch`] named by `--launch FILE` and runs it with
+/// `registry`.
 pub fn host_main(registry: Registry) -> ExitCode {
-    use clap::Parser as _;
-    let cli = crate::cli::Cli::parse();
-    let crate::cli::Command::Dev { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix } =
-        cli.command
-    else {
-        eprintln!("error: a dev host only runs `orchgen dev`");
-        return ExitCode::from(2);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let path = match args.as_slice() {
+        [flag, path] if flag == "--launch" => PathBuf::from(path),
+        _ => {
+            eprintln!("error: a dev host is started by `orchgen dev` (usage: <host> --launch FILE)");
+            return ExitCode::from(2);
+        }
     };
-    let options = DevOptions { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix };
-    match run_with_registry(&options, registry, &mut std::io::stdout(), &mut std::io::stderr()) {
+    let launch = match Launch::read(&path) {
+        Ok(launch) => launch,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(launch, registry, &mut std::io::stdout(), &mut std::io::stderr()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -130,87 +117,16 @@ pub fn host_main(registry: Registry) -> ExitCode {
     }
 }
 
-/// Checks the pipeline file: its plan, or the exit code after printing the report.
-fn load(options: &DevOptions, err: &mut dyn Write, warnings: bool) -> std::io::Result<Result<Plan, u8>> {
-    let checked = match check_file(&options.file) {
-        Ok(checked) => checked,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(Err(if matches!(e, ReadError::Io(..)) { 2 } else { 1 }));
-        }
-    };
-    let Some(plan) = checked.plan else {
-        write!(err, "{}", checked.report.render(crate::cli::width()))?;
-        return Ok(Err(1));
-    };
-    if warnings && checked.report.warning_count() > 0 {
-        write!(err, "{}", checked.report.render(crate::cli::width()))?;
-    }
-    Ok(Ok(plan))
-}
-
 /// The data directory: `--data-dir`, else `.orchgen/<pipeline name>`.
-fn data_dir(options: &DevOptions, plan: &Plan) -> PathBuf {
+pub fn data_dir(options: &DevOptions, plan: &Plan) -> PathBuf {
     options.data_dir.clone().unwrap_or_else(|| Path::new(".orchgen").join(&plan.name))
-}
-
-/// Writes and builds the dev host of `plan`, then runs it with `options` in place of this process.
-fn run_host(options: &DevOptions, plan: &Plan, err: &mut dyn Write) -> std::io::Result<u8> {
-    let data_dir = data_dir(options, plan);
-    let dir = data_dir.join(host::HOST_DIR);
-    writeln!(err, "building the dev host for custom steps… ({})", dir.display())?;
-    err.flush()?;
-    let built = host::HostOptions::for_pipeline(&options.file).and_then(|host_options| {
-        let files = host::files(plan, &host_options)?;
-        host::write(&dir, &files, &host_options.generator_dir)?;
-        host::build(plan, &dir)
-    });
-    let bin = match built {
-        Ok(bin) => bin,
-        Err(e) => {
-            writeln!(err, "error: {e}")?;
-            return Ok(1);
-        }
-    };
-    let mut command = std::process::Command::new(&bin);
-    command.arg("dev").arg(&options.file).arg("--port").arg(options.port.to_string()).arg("--data-dir").arg(&data_dir);
-    if options.reset {
-        command.arg("--reset");
-    }
-    if let Some(level) = &options.log_level {
-        command.arg("--log-level").arg(level);
-    }
-    if let Some(endpoint) = &options.dynamodb_endpoint {
-        command.arg("--dynamodb-endpoint").arg(endpoint);
-    }
-    if let Some(prefix) = &options.table_prefix {
-        command.arg("--table-prefix").arg(prefix);
-    }
-    err.flush()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        // Replaces this process: signals reach the host and its exit code is ours.
-        let e = command.arg0("orchgen").exec();
-        writeln!(err, "error: cannot start the dev host {}: {e}", bin.display())?;
-        Ok(1)
-    }
-    #[cfg(not(unix))]
-    {
-        match command.status() {
-            Ok(status) => Ok(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
-            Err(e) => {
-                writeln!(err, "error: cannot start the dev host {}: {e}", bin.display())?;
-                Ok(1)
-            }
-        }
-    }
 }
 
 /// Runs the checked `plan` with `registry` until a shutdown signal.
 fn run_plan(
     options: &DevOptions,
     plan: Plan,
+    graph: DashboardGraph,
     registry: Registry,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -249,7 +165,8 @@ fn run_plan(
                 }
             };
             let backend = Backend::Embedded(store.clone());
-            let code = runtime.block_on(serve(plan, backend, registry, options.port, &data_dir, out, err));
+            let code =
+                runtime.block_on(serve(Pipeline { plan, graph, registry }, backend, options.port, &data_dir, out, err));
             // Tasks still holding the store are dropped with the runtime; the last reference then
             // closes the store (its writer thread finishes what is queued).
             runtime.shutdown_timeout(Duration::from_secs(5));
@@ -266,7 +183,8 @@ fn run_plan(
                         return Ok(1);
                     }
                 };
-                serve(plan.clone(), backend, registry, options.port, &data_dir, out, err).await
+                serve(Pipeline { plan: plan.clone(), graph, registry }, backend, options.port, &data_dir, out, err)
+                    .await
             });
             runtime.shutdown_timeout(Duration::from_secs(5));
             code
@@ -341,9 +259,9 @@ async fn dynamodb_backend(plan: &Plan, endpoint: &str, prefix: &str, data_dir: &
     if !created.is_empty() {
         tracing::info!(tables = %created.join(", "), "tables created from the plan");
     }
-    let sdk = endpoint_sdk_config(endpoint, dynamodb::client::LOCAL_REGION).await;
+    let sdk = sdk_config(&AwsOptions::local_endpoint(endpoint, dynamodb::client::LOCAL_REGION)).await;
     let mut consumer =
-        StreamConsumerConfig::from_plan(plan, data_dir.join("stream-checkpoints"), data_dir.join("dead-letters.jsonl"));
+        StreamConsumerConfig::from_plan(plan, data_dir.join("stream-checkpoints"), data_dir.join(DEAD_LETTER_FILE));
     consumer.table_name = tables.orders.name.clone();
     Ok(Backend::DynamoDb(Box::new(DynamoDbBackend {
         store: Arc::new(DynamoStore::new(client, &tables)),
@@ -354,15 +272,22 @@ async fn dynamodb_backend(plan: &Plan, endpoint: &str, prefix: &str, data_dir: &
 }
 
 /// Serves until a shutdown signal, then stops everything in order.
-async fn serve(
+/// What is served: the plan, its drawing for the dashboard, the step handlers.
+struct Pipeline {
     plan: Arc<Plan>,
-    backend: Backend,
+    graph: DashboardGraph,
     registry: Registry,
+}
+
+async fn serve(
+    pipeline: Pipeline,
+    backend: Backend,
     port: u16,
     data_dir: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
+    let Pipeline { plan, graph, registry } = pipeline;
     let store = backend.store();
     let live = Arc::new(LiveStats::new(&plan));
     let mut engine = Engine::with_registry(plan.clone(), store.clone(), registry);
@@ -400,7 +325,7 @@ async fn serve(
             // Like the stream consumer: a record still failing after `stream.max_retries` goes to
             // the dead-letter file.
             let config = ProcessorConfig {
-                dead_letter_file: Some(data_dir.join("dead-letters.jsonl")),
+                dead_letter_file: Some(data_dir.join(DEAD_LETTER_FILE)),
                 ..ProcessorConfig::from_plan(&plan)
             };
             Driver::Processor(Processor::new(engine.clone(), store, config).spawn())
@@ -418,7 +343,7 @@ async fn serve(
         store: store.clone(),
         metrics: engine.metrics().clone(),
         openapi: document,
-        dashboard: dashboard::Dashboard::new(plan.clone(), live, feed),
+        dashboard: dashboard::Dashboard::new(plan.clone(), &graph, live, feed),
     };
     let app = server::router(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -559,7 +484,7 @@ fn reset(dir: &Path) -> Result<bool, String> {
         let name = entry.file_name();
         if name.to_string_lossy().starts_with(DB_FILE) {
             store_files.push(entry.path());
-        } else if name == host::HOST_DIR {
+        } else if name == HOST_DIR {
             keep_dir = true;
         } else {
             return Err(format!(
@@ -577,6 +502,40 @@ fn reset(dir: &Path) -> Result<bool, String> {
         std::fs::remove_file(file).map_err(|e| format!("cannot delete {}: {e}", file.display()))?;
     }
     Ok(!store_files.is_empty())
+}
+
+/// The reference pipeline's plan and graph for the unit tests (the generator is only a
+/// dev-dependency: the crate itself never reads YAML).
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub fn plan() -> Plan {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/orders.yaml");
+        let checked = orchgen_generator::check_file(&path).expect("the reference pipeline reads");
+        checked.plan.expect("the reference pipeline is valid")
+    }
+
+    pub fn graph(plan: &Plan) -> DashboardGraph {
+        use orchgen_generator::graph::{Graph, NodeKind};
+        let graph = Graph::from_plan(plan);
+        let nodes = graph
+            .nodes
+            .iter()
+            .map(|n| GraphNode {
+                id: n.id.clone(),
+                name: n.name().to_owned(),
+                kind: match n.kind {
+                    NodeKind::Entry => "entry",
+                    NodeKind::Step => "step",
+                    NodeKind::Compensation => "compensation",
+                    NodeKind::Terminal => "terminal",
+                }
+                .to_owned(),
+            })
+            .collect();
+        DashboardGraph { svg: graph.to_svg(&plan.name), nodes }
+    }
 }
 
 #[cfg(test)]
@@ -605,11 +564,11 @@ mod tests {
         assert!(dir.join("notes.txt").exists());
         std::fs::remove_dir_all(&dir).unwrap();
         // The dev host's build cache survives a reset.
-        std::fs::create_dir_all(dir.join(host::HOST_DIR)).unwrap();
+        std::fs::create_dir_all(dir.join(HOST_DIR)).unwrap();
         std::fs::write(dir.join(DB_FILE), b"").unwrap();
         assert_eq!(reset(&dir), Ok(true));
         assert!(!dir.join(DB_FILE).exists());
-        assert!(dir.join(host::HOST_DIR).is_dir());
+        assert!(dir.join(HOST_DIR).is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::{Clients, DeployError, Log};
 
 /// Where redrive runs the steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepsMode {
     /// In this process, with the runtime's built-in handlers (no custom steps).
     Local,
@@ -183,9 +183,8 @@ async fn read_batch(
                 past_end = true;
                 break;
             }
-            let event =
-                orchgen_runtime::streams::consumer::event_record(record.clone(), &info.stream_arn, &clients.region)
-                    .map_err(ReadFailure::Other)?;
+            let event = orchgen_runtime::streams::event_record(record.clone(), &info.stream_arn, &clients.region)
+                .map_err(ReadFailure::Other)?;
             records.push(event);
         }
         if past_end || empty_reads >= 3 {
@@ -222,7 +221,7 @@ async fn deployed_functions(
         .collect();
     let mut names = BTreeMap::new();
     for function in orchgen_runtime::lambda::step_functions(plan) {
-        let id = crate::build::names::function_id(&function);
+        let id = orchgen_generator::build::names::function_id(&function);
         let Some(name) = physical.get(id.as_str()) else {
             return Err(DeployError::Config(format!("stack {stack} has no {id}: deploy the stage first")));
         };
