@@ -23,13 +23,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use orchgen_runtime::dead_letter::{BatchInfo, DeadLetter};
 use orchgen_runtime::engine::Engine;
 use orchgen_runtime::lambda::{LambdaStepHandler, invoker_registry};
 use orchgen_runtime::plan::Plan;
 use orchgen_runtime::steps::Registry;
 use orchgen_runtime::store::dynamodb::{DynamoStore, with_prefix};
 use orchgen_runtime::store::{ChangeKind, ChangeRecord, ListQuery, Store, compare_sequence};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Clients, DeployError, Log};
 
@@ -55,34 +56,6 @@ pub struct RedriveOptions {
     pub from_current_state: bool,
     /// Stop after this many messages.
     pub max_messages: usize,
-}
-
-/// The on-failure record Lambda writes for a DynamoDB stream batch.
-#[derive(Debug, Clone, Deserialize)]
-pub struct FailureRecord {
-    /// Where the failed batch was.
-    #[serde(rename = "DDBStreamBatchInfo")]
-    pub batch: Option<BatchInfo>,
-    /// Why Lambda gave up.
-    #[serde(rename = "requestContext", default)]
-    pub request_context: serde_json::Value,
-}
-
-/// The failed batch's place in the stream.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchInfo {
-    /// The shard.
-    pub shard_id: String,
-    /// First sequence number of the batch.
-    pub start_sequence_number: String,
-    /// Last sequence number of the batch.
-    pub end_sequence_number: String,
-    /// The stream.
-    pub stream_arn: String,
-    /// Records in the batch.
-    #[serde(default)]
-    pub batch_size: Option<u64>,
 }
 
 /// A message left in the queue, and why.
@@ -133,6 +106,17 @@ enum ReadFailure {
     Gone(String),
     /// Another error (retry later).
     Other(String),
+}
+
+/// An SQS message's body read as the on-failure record of a DynamoDB stream batch (the runtime's
+/// [`DeadLetter`], the format of `orchgen dev`'s dead-letter file too).
+fn on_failure_record(body: &str) -> Result<DeadLetter, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("not JSON this redrive understands: {e}"))?;
+    if value.get("DDBStreamBatchInfo").is_none() {
+        return Err("not an on-failure record of a DynamoDB stream batch (no DDBStreamBatchInfo)".to_owned());
+    }
+    serde_json::from_value(value).map_err(|e| format!("not JSON this redrive understands: {e}"))
 }
 
 /// Reads the records `start..=end` of a shard.
@@ -307,8 +291,8 @@ pub async fn redrive(plan: &Plan, options: &RedriveOptions, log: &mut Log<'_>) -
             report.messages += 1;
             let id = message.message_id().unwrap_or_default().to_owned();
             let body = message.body().unwrap_or_default();
-            let outcome = match serde_json::from_str::<FailureRecord>(body) {
-                Ok(FailureRecord { batch: Some(info), .. }) => match read_batch(&clients, &info).await {
+            let outcome = match on_failure_record(body) {
+                Ok(DeadLetter { batch_info: info, .. }) => match read_batch(&clients, &info).await {
                     Ok(records) => {
                         let mut event = aws_lambda_events::dynamodb::Event::default();
                         event.records = records;
@@ -349,10 +333,7 @@ pub async fn redrive(plan: &Plan, options: &RedriveOptions, log: &mut Log<'_>) -
                     )),
                     Err(ReadFailure::Other(why)) => Err(why),
                 },
-                Ok(FailureRecord { batch: None, .. }) => {
-                    Err("not an on-failure record of a DynamoDB stream batch (no DDBStreamBatchInfo)".to_owned())
-                }
-                Err(e) => Err(format!("not JSON this redrive understands: {e}")),
+                Err(why) => Err(why),
             };
             match outcome {
                 Ok(()) => {

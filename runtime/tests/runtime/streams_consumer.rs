@@ -35,7 +35,7 @@ use orchgen_runtime::streams::{
     image_from_order,
 };
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
 
 // ---------------------------------------------------------------------------------------------
 // DynamoDB Local

@@ -28,8 +28,8 @@ use orchgen_runtime::streams::image_from_order;
 use orchgen_runtime::telemetry::{Emf, logs, names};
 use serde_json::{Value, json};
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
-const EMF_SCHEMA: &str = include_str!("fixtures/emf.schema.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
+const EMF_SCHEMA: &str = include_str!("../fixtures/emf.schema.json");
 const STREAM_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/shop-orders/stream/2024-05-01T12:00:00.000";
 
 /// A writer into a shared buffer (for the subscriber and the EMF observer).

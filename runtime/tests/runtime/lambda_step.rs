@@ -9,7 +9,7 @@ use orchgen_runtime::plan::{HandlerPlan, Plan, StepAction};
 use orchgen_runtime::steps::{CustomContext, Registry, StepError, StepInput};
 use serde_json::{Value, json};
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
 
 fn plan() -> Arc<Plan> {
     Arc::new(Plan::from_json(PLAN_JSON).expect("the fixture plan reads"))

@@ -20,9 +20,9 @@ use orchgen_runtime::store::{
 use orchgen_runtime::streams::{handle_event, image_from_order, order_from_image, process_event};
 use serde_json::json;
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
-const INSERT_MODIFY_TTL_REMOVE: &str = include_str!("fixtures/streams/insert_modify_ttl_remove.json");
-const UNDECODABLE_IMAGE: &str = include_str!("fixtures/streams/undecodable_image.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
+const INSERT_MODIFY_TTL_REMOVE: &str = include_str!("../fixtures/streams/insert_modify_ttl_remove.json");
+const UNDECODABLE_IMAGE: &str = include_str!("../fixtures/streams/undecodable_image.json");
 const STREAM_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/shop-orders/stream/2024-05-01T12:00:00.000";
 
 /// The reference plan with 1–4 ms retry delays.

@@ -28,7 +28,7 @@ use serde::Serialize;
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
 
 fn fast(retry: &mut RetryPlan) {
     retry.base_delay_ms = 1;

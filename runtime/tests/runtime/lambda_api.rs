@@ -11,7 +11,7 @@ use orchgen_runtime::lambda::{api, load_plan};
 use orchgen_runtime::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
 
 const ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
 

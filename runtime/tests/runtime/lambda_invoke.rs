@@ -25,7 +25,7 @@ use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{ChangeFeed, Store};
 use serde_json::json;
 
-const PLAN_JSON: &str = include_str!("fixtures/orders.plan.json");
+const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
 
 fn plan() -> Arc<Plan> {
     let mut plan = Plan::from_json(PLAN_JSON).expect("the fixture plan reads");
