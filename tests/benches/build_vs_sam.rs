@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orchgen::build::{self, BuildOptions};
-use orchgen::source::SourceFile;
+use orchgen_generator::build::{self, BuildOptions};
+use orchgen_generator::source::SourceFile;
 use orchgen_runtime::lambda::{self, Function};
 use orchgen_runtime::plan::{Architecture, Plan, RouteAction};
 use orchgen_tests::workspace_root;
@@ -304,7 +304,7 @@ fn orchgen_cli() -> Option<PathBuf> {
 fn bench(title: &str, yaml: &str, orchgen_runs: usize, sam_runs: usize, work: &Path) {
     let file = work.join(format!("{}.yaml", title.replace(|c: char| !c.is_ascii_alphanumeric(), "-")));
     std::fs::write(&file, yaml).expect("write the pipeline");
-    let checked = orchgen::check_source(SourceFile::new(file.display().to_string(), yaml.to_owned()));
+    let checked = orchgen_generator::check_source(SourceFile::new(file.display().to_string(), yaml.to_owned()));
     let plan = checked.plan.unwrap_or_else(|| panic!("{title} is valid:\n{}", checked.report.render(100)));
 
     // In-process: validate + render + write into a fresh folder, as `orchgen build` does.
@@ -314,7 +314,7 @@ fn bench(title: &str, yaml: &str, orchgen_runs: usize, sam_runs: usize, work: &P
     for i in 0..orchgen_runs + orchgen_runs / 10 {
         let out = work.join(format!("lib-{i}"));
         let started = Instant::now();
-        let checked = orchgen::check_source(SourceFile::new(file.display().to_string(), yaml.to_owned()));
+        let checked = orchgen_generator::check_source(SourceFile::new(file.display().to_string(), yaml.to_owned()));
         let plan = checked.plan.expect("valid");
         let options = BuildOptions::new(&file, &out);
         let artefacts = build::artefacts(&plan, &options).expect("the build renders");

@@ -1,7 +1,7 @@
 //! Cold start of a Lambda function: spawn → first response, against a local Lambda Runtime API.
 //!
 //! - **Rust**: the release glue binaries of `pipelines/orders.yaml` (declared x86_64 for this
-//!   machine), packaged by `orchgen::package::package` (target folder `target/glue`) and taken out
+//!   machine), packaged by `orchgen_generator::package::package` (target folder `target/nested`) and taken out
 //!   of their zips: the stream processor, which loads the AWS configuration and creates its
 //!   DynamoDB and Lambda clients before it asks for work, answering one DynamoDB stream batch (a TTL
 //!   removal, which it ignores: no network call), and a step function (`step-charge-payment`).
@@ -138,13 +138,13 @@ fn release_binaries(work: &Path) -> (orchgen_runtime::Plan, PathBuf) {
     let text = std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml")).expect("orders.yaml");
     let file = work.join("orders.yaml");
     std::fs::write(&file, text.replace("architecture: x86_64", &format!("architecture: {arch}"))).expect("write");
-    let checked = orchgen::check_file(&file).expect("reads");
+    let checked = orchgen_generator::check_file(&file).expect("reads");
     let plan = checked.plan.expect("valid");
-    let options = orchgen::package::PackageOptions {
-        build: orchgen::build::BuildOptions::new(&file, work.join("build")),
-        target_dir: Some(workspace_root().join("target/glue")),
+    let options = orchgen_generator::package::PackageOptions {
+        build: orchgen_generator::build::BuildOptions::new(&file, work.join("build")),
+        target_dir: Some(orchgen_tests::nested_target()),
     };
-    let artefacts = orchgen::package::package(&plan, &options).expect("orchgen package");
+    let artefacts = orchgen_generator::package::package(&plan, &options).expect("orchgen package");
     let bin = work.join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
     for a in &artefacts {

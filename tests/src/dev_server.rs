@@ -1,47 +1,333 @@
-//! `orchgen dev` as a child process of a test: started on a free loopback port (`--port 0`), ready
-//! once it prints `listening on http://127.0.0.1:PORT`, its stdout kept line by line and its stderr
-//! (the JSON log) in a file; killed (SIGKILL), stopped (SIGTERM) or, when dropped, killed.
+//! `orchgen dev` as a child process of a test: every test that starts it goes through [`Dev`].
+//!
+//! [`Dev::new`] is `orchgen dev <pipeline> --port 0 --data-dir <data_dir>` run by the `orchgen`
+//! binary the caller names (the CLI tests pass `env!("CARGO_BIN_EXE_orchgen")`); add arguments, then
+//! [`Dev::start`] it: ready once it prints `listening on http://127.0.0.1:PORT`, its stdout kept line
+//! by line and its stderr (the JSON log) in a file. The [`DevServer`] it gives speaks the order API
+//! over HTTP (submit, get, list, wait until terminal, stock) and is killed (SIGKILL), stopped
+//! (SIGTERM) or, when dropped, killed.
 //!
 //! The command carries the environment a dev host build needs (a pipeline with custom steps is
-//! compiled with cargo into `target/dev-host`, offline, with the suite's debug settings); a
+//! compiled with cargo into `target/nested`, offline, with the suite's debug settings); a
 //! pipeline without custom steps ignores it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{orchgen_bin, workspace_root};
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
 
-/// A running `orchgen dev`.
+use crate::workspace_root;
+
+/// The statuses an order never leaves.
+pub const TERMINAL: [&str; 4] = ["COMPLETED", "REJECTED", "FAILED", "CANCELLED"];
+/// Default longest wait for `listening on …` (no dev host to build).
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default longest wait for an order to be terminal.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// Longest wait for the server to exit after SIGTERM.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `orchgen dev` to start: the command, where its log goes and how long to wait.
+pub struct Dev {
+    command: Command,
+    log: PathBuf,
+    start_timeout: Duration,
+    settle_timeout: Duration,
+}
+
+impl Dev {
+    /// `<bin> dev <pipeline> --port 0 --data-dir <data_dir>`, run from the workspace root with
+    /// `RUST_LOG=info` and the dev host's build settings; the log in [`log_path`]`(data_dir)`.
+    pub fn new(bin: &Path, pipeline: &Path, data_dir: &Path) -> Dev {
+        let mut command = Command::new(bin);
+        command
+            .current_dir(workspace_root())
+            .env("CARGO_TARGET_DIR", crate::nested_target())
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("CARGO_INCREMENTAL", "0")
+            .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+            .env("RUST_LOG", "info");
+        Dev::with_command(command, pipeline, data_dir)
+    }
+
+    /// `command` (an `orchgen` command with its directory and environment set) followed by
+    /// `dev <pipeline> --port 0 --data-dir <data_dir>`; the log in [`log_path`]`(data_dir)`.
+    pub fn with_command(mut command: Command, pipeline: &Path, data_dir: &Path) -> Dev {
+        command.arg("dev").arg(pipeline).args(["--port", "0", "--data-dir"]).arg(data_dir);
+        Dev { command, log: log_path(data_dir), start_timeout: START_TIMEOUT, settle_timeout: SETTLE_TIMEOUT }
+    }
+
+    /// More arguments for `orchgen dev`.
+    pub fn args<I, S>(mut self, args: I) -> Dev
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    /// Where the server's stderr goes.
+    pub fn log(mut self, log: &Path) -> Dev {
+        self.log = log.to_path_buf();
+        self
+    }
+
+    /// The longest wait for `listening on …` (a pipeline with custom steps builds its dev host first).
+    pub fn start_timeout(mut self, timeout: Duration) -> Dev {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The longest wait of [`DevServer::wait_terminal`].
+    pub fn settle_timeout(mut self, timeout: Duration) -> Dev {
+        self.settle_timeout = timeout;
+        self
+    }
+
+    /// Starts it and waits until it listens; an error with its output and log when it does not.
+    pub fn spawn(self) -> Result<DevServer, String> {
+        let process = DevProcess::spawn(self.command, &self.log, self.start_timeout)?;
+        let client = Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| format!("the HTTP client does not build: {e}"))?;
+        Ok(DevServer { base: process.base.clone(), process, client, settle_timeout: self.settle_timeout })
+    }
+
+    /// Starts it and waits until it listens; panics with its output and log when it does not.
+    pub fn start(self) -> DevServer {
+        self.spawn().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs it to its end (for a server that must not start), standard input closed.
+    pub fn output(mut self) -> Output {
+        self.command.stdin(Stdio::null()).output().expect("orchgen dev runs")
+    }
+}
+
+/// A running `orchgen dev` with an HTTP client (killed when dropped).
+pub struct DevServer {
+    process: DevProcess,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A blocking HTTP client (15 s timeout).
+    pub client: Client,
+    settle_timeout: Duration,
+}
+
+impl DevServer {
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        self.process.url(path)
+    }
+
+    /// The log file (the server's stderr).
+    pub fn log(&self) -> &Path {
+        self.process.log()
+    }
+
+    /// The whole log (a cold build of a dev host prints hundreds of `Compiling` lines before it).
+    pub fn log_all(&self) -> String {
+        std::fs::read_to_string(self.process.log()).unwrap_or_default()
+    }
+
+    /// The last 60 lines of the log.
+    pub fn log_tail(&self) -> String {
+        self.process.log_tail()
+    }
+
+    /// Waits up to `timeout` until stdout satisfies `ready`; returns it, panics with what it printed.
+    pub fn wait_stdout(&self, ready: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        self.process.wait_stdout(ready, timeout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// GET `path`: the status and the body as JSON (`{"unparsed": text}` when it is not JSON).
+    pub fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}\n{}", self.log_tail()));
+        let (status, body, _) = split(response);
+        (status, body)
+    }
+
+    /// POST /orders with `body` as it is, an optional content type and idempotency key.
+    pub fn post_raw(
+        &self,
+        body: String,
+        content_type: Option<&str>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value, HeaderMap) {
+        let mut request = self.client.post(self.url("/orders")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().unwrap_or_else(|e| panic!("POST /orders failed: {e}\n{}", self.log_tail()));
+        split(response)
+    }
+
+    /// POST /orders with a JSON body.
+    pub fn post(&self, body: &Value) -> (StatusCode, Value) {
+        let (status, body, _) = self.post_raw(body.to_string(), Some("application/json"), None);
+        (status, body)
+    }
+
+    /// POSTs an order that must be accepted (201); returns its id.
+    pub fn submit(&self, body: &Value) -> String {
+        let (status, reply) = self.post(body);
+        assert_eq!(status, StatusCode::CREATED, "POST /orders: {reply}\n{}", self.log_tail());
+        reply["order_id"].as_str().expect("order_id").to_owned()
+    }
+
+    /// `GET /orders/{id}`, which must answer 200.
+    pub fn order(&self, id: &str) -> Value {
+        let (status, order) = self.get(&format!("/orders/{id}"));
+        assert_eq!(status, StatusCode::OK, "GET /orders/{id}: {order}\n{}", self.log_tail());
+        order
+    }
+
+    /// Polls `GET /orders/{id}` until the order is terminal (one of [`TERMINAL`]); returns it.
+    pub fn wait_terminal(&self, id: &str) -> Value {
+        let order =
+            wait_terminal(id, self.settle_timeout, Duration::from_millis(50), || self.order(id), || self.log_tail());
+        assert!(TERMINAL.contains(&order["status"].as_str().unwrap_or_default()), "{order}");
+        order
+    }
+
+    /// `GET /_orchgen/inventory`.
+    pub fn inventory(&self) -> Value {
+        let (status, inventory) = self.get("/_orchgen/inventory");
+        assert_eq!(status, StatusCode::OK, "{inventory}");
+        inventory
+    }
+
+    /// `(available, reserved)` of a product now.
+    pub fn stock(&self, product: &str) -> (u64, u64) {
+        stock(&self.inventory(), product)
+    }
+
+    /// Ledger entries (charges, refunded or not), from `GET /_orchgen/health`.
+    pub fn charges(&self) -> u64 {
+        let (status, health) = self.get("/_orchgen/health");
+        assert_eq!(status, StatusCode::OK, "{health}");
+        health["charges"].as_u64().unwrap_or_else(|| panic!("no charges in {health}"))
+    }
+
+    /// Every order (all pages of `GET /orders?limit=100`), newest first, as summaries.
+    pub fn all_orders(&self) -> Vec<Value> {
+        let mut orders = Vec::new();
+        let mut path = "/orders?limit=100".to_owned();
+        loop {
+            let (status, page) = self.get(&path);
+            assert_eq!(status, StatusCode::OK, "GET {path}: {page}");
+            orders.extend(page["orders"].as_array().expect("orders").iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => path = format!("/orders?limit=100&next={next}"),
+                None => return orders,
+            }
+        }
+    }
+
+    /// Waits until every order in `ids` is listed and terminal; returns them by id (summaries).
+    pub fn wait_all_terminal(&self, ids: &BTreeSet<String>) -> BTreeMap<String, Value> {
+        let deadline = Instant::now() + self.settle_timeout;
+        loop {
+            let all: BTreeMap<String, Value> = self
+                .all_orders()
+                .into_iter()
+                .map(|o| (o["order_id"].as_str().unwrap_or_default().to_owned(), o))
+                .collect();
+            let missing: Vec<&String> = ids.iter().filter(|id| !all.contains_key(*id)).collect();
+            assert!(
+                missing.is_empty(),
+                "accepted orders are missing from GET /orders: {missing:?}\n{}",
+                self.log_tail()
+            );
+            let pending: Vec<(&String, &Value)> = ids
+                .iter()
+                .filter_map(|id| all.get(id).map(|o| (id, &o["status"])))
+                .filter(|(_, s)| !TERMINAL.contains(&s.as_str().unwrap_or_default()))
+                .collect();
+            if pending.is_empty() {
+                return all.into_iter().filter(|(id, _)| ids.contains(id)).collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} orders are not terminal after {:?}, e.g. {:?}\nlog:\n{}",
+                pending.len(),
+                self.settle_timeout,
+                &pending[..pending.len().min(5)],
+                self.log_tail()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends SIGTERM (a graceful stop) and returns at once.
+    pub fn send_term(&self) {
+        self.process.send_term().expect("SIGTERM is sent");
+    }
+
+    /// Sends SIGTERM and waits for the exit ([`DevServer::wait_exit`]).
+    pub fn terminate(self) -> ExitStatus {
+        self.send_term();
+        self.wait_exit()
+    }
+
+    /// Waits up to [`EXIT_TIMEOUT`] for the server to exit; its exit status.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let exited = self.process.wait_exit(EXIT_TIMEOUT).expect("the server can be waited for");
+        exited.unwrap_or_else(|| {
+            panic!("orchgen dev did not exit within {EXIT_TIMEOUT:?} of SIGTERM\nlog:\n{}", self.log_tail())
+        })
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        self.process.kill().expect("the server is killed");
+    }
+}
+
+/// A response's status, its body as JSON (`{"unparsed": text}` when it is not JSON) and its headers.
+pub fn split(response: Response) -> (StatusCode, Value, HeaderMap) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparsed": text }));
+    (status, body, headers)
+}
+
+/// `(available, reserved)` of a product in an inventory as `GET /_orchgen/inventory` gives it.
+pub fn stock(inventory: &Value, product: &str) -> (u64, u64) {
+    let s = &inventory[product];
+    (
+        s["available"].as_u64().unwrap_or_else(|| panic!("no stock for {product}: {inventory}")),
+        s["reserved"].as_u64().unwrap_or_else(|| panic!("no stock for {product}: {inventory}")),
+    )
+}
+
+/// A running `orchgen dev` process (or any command that prints `listening on …` when ready).
 pub struct DevProcess {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     log: PathBuf,
     stdout: Arc<Mutex<Vec<String>>>,
-}
-
-/// `orchgen dev <pipeline> --port 0 --data-dir <data_dir>`, run from the workspace root with
-/// `RUST_LOG=info` and the dev host's build settings; add arguments and environment, then
-/// [`DevProcess::spawn`] it.
-pub fn dev_command(pipeline: &Path, data_dir: &Path) -> Command {
-    let mut command = Command::new(orchgen_bin());
-    command
-        .current_dir(workspace_root())
-        .arg("dev")
-        .arg(pipeline)
-        .args(["--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .env("CARGO_TARGET_DIR", workspace_root().join("target/dev-host"))
-        .env("CARGO_NET_OFFLINE", "true")
-        .env("CARGO_INCREMENTAL", "0")
-        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
-        .env("RUST_LOG", "info");
-    command
 }
 
 /// A fresh log file next to `data_dir` (`data.0.log`, `data.1.log`, … : one per start, so that a
@@ -85,24 +371,6 @@ pub fn error_excerpt(log: &str) -> String {
         .collect();
     let last = excerpt.len().saturating_sub(60);
     excerpt[last..].join("\n")
-}
-
-/// [`DevProcess::spawn`] of a pipeline with custom steps: when the dev host's cargo build fails,
-/// the start is tried once more (announced loudly, with the first failure's errors) before the
-/// error is returned. A compile error in the user's crate fails both times; a cargo build that
-/// failed once for a reason outside the project (seen once in CI, never reproduced from a clean
-/// clone) does not fail the suite.
-pub fn spawn_host(make: impl Fn() -> Command, data_dir: &Path, timeout: Duration) -> Result<DevProcess, String> {
-    match DevProcess::spawn(make(), &log_path(data_dir), timeout) {
-        Err(first) if first.contains("the dev host for the custom steps did not build") => {
-            let errors = first.rsplit("errors in the log:\n").next().unwrap_or_default();
-            eprintln!(
-                "\n!!!!!!!! the dev host build failed; starting once more. The first build's errors:\n{errors}\n!!!!!!!!\n"
-            );
-            DevProcess::spawn(make(), &log_path(data_dir), timeout)
-        }
-        outcome => outcome,
-    }
 }
 
 /// Polls `fetch` (which returns an order as the API shows it) every `every` until the order is
@@ -278,33 +546,12 @@ pub fn pipeline_with_inventory(dir: &Path, inventory: &[(&str, u64)]) -> std::io
 
 #[cfg(test)]
 mod tests {
-    use super::{error_excerpt, spawn_host};
+    use super::{DevProcess, error_excerpt, log_path};
     use std::process::Command;
     use std::time::Duration;
 
-    /// A stand-in for `orchgen dev` whose host build fails on the first start only.
-    fn flaky_start(marker: &std::path::Path) -> Command {
-        let mut command = Command::new("sh");
-        command.arg("-c").arg(format!(
-            "if [ -e '{0}' ]; then echo 'listening on http://127.0.0.1:9'; sleep 30; \
-             else touch '{0}'; echo 'error: could not compile `x` (bin \"x\")' >&2; \
-             echo 'error: the dev host for the custom steps did not build (cargo: exit status: 101)' >&2; exit 1; fi",
-            marker.display()
-        ));
-        command
-    }
-
     #[test]
-    fn a_failed_host_build_is_tried_once_more() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let marker = dir.path().join("built-once");
-        let process = spawn_host(|| flaky_start(&marker), &dir.path().join("data"), Duration::from_secs(10))
-            .expect("the second start listens");
-        assert_eq!(process.base, "http://127.0.0.1:9");
-    }
-
-    #[test]
-    fn a_host_build_that_always_fails_is_an_error_with_cargos_errors_last() {
+    fn a_failed_host_build_is_an_error_with_cargos_errors_last() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let always = || {
             let mut command = Command::new("sh");
@@ -313,8 +560,8 @@ mod tests {
             );
             command
         };
-        let Err(e) = spawn_host(always, &dir.path().join("data"), Duration::from_secs(10)) else {
-            panic!("a build that always fails is an error")
+        let Err(e) = DevProcess::spawn(always(), &log_path(&dir.path().join("data")), Duration::from_secs(10)) else {
+            panic!("a failed build is an error")
         };
         let last = e.rsplit("errors in the log:\n").next().unwrap_or_default();
         assert!(last.starts_with("error[E0308]: mismatched types"), "{e}");

@@ -14,7 +14,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use orchgen::build::glue::{GlueOptions, files};
+use orchgen_generator::build::glue::{GlueOptions, files};
 use orchgen_runtime::lambda;
 use orchgen_runtime::plan::Plan;
 use serde_json::Value;
@@ -26,7 +26,7 @@ pub type Answer = (String, Value);
 
 /// Writes the glue of `plan` into `glue_dir` (its `pipeline_dir` written relative to it, as
 /// `orchgen build` does), builds every binary with cargo — offline, with the versions of the
-/// workspace's Cargo.lock, in the shared debug target folder `target/glue` — and copies them into
+/// workspace's Cargo.lock, in the shared debug target folder `target/nested` — and copies them into
 /// `<glue_dir>/bin`, which it returns. Builds of several test processes take turns on a file lock,
 /// so that each copies the binaries it built.
 pub fn build_glue(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf {
@@ -44,8 +44,8 @@ pub fn build_glue(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf 
     // The versions the workspace resolved (and built) together, so the offline build finds them.
     std::fs::copy(root.join("Cargo.lock"), glue_dir.join("Cargo.lock")).expect("copy Cargo.lock");
 
-    let target = root.join("target/glue");
-    std::fs::create_dir_all(&target).expect("create target/glue");
+    let target = crate::nested_target();
+    std::fs::create_dir_all(&target).expect("create target/nested");
     let lock = std::fs::File::create(target.join(".orchgen-tests.lock")).expect("create the lock file");
     lock.lock().expect("take the glue build lock");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());

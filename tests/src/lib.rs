@@ -1,21 +1,33 @@
-//! Shared helpers for the end-to-end tests in `tests/tests/`.
+//! The one test harness of the workspace: the integration tests of `orchgen` (one test binary,
+//! `cli/tests/cli/`) and of this crate (`tests/tests/e2e/`) share it. `dev_server` starts `orchgen dev`
+//! (the caller passes the binary: `env!("CARGO_BIN_EXE_orchgen")`, which Cargo builds before the
+//! binary's own integration tests), `dynamodb_local` and `moto` the external services, `lambda_local`
+//! runs generated Lambda binaries, `fixtures` holds the one sample order; waits are on observable
+//! conditions ([`wait_until`]), never fixed sleeps.
 //!
 //! External components (yaml-language-server, DynamoDB Local, …) are installed by `scripts/test` into
 //! `.tools/`. When one is missing, a plain `cargo test` skips the test that needs it with a loud
 //! message; under `scripts/test` (which sets `ORCHGEN_REQUIRE_TOOLS=1`) a missing tool fails the test.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Duration, Instant};
 
 pub mod dev_server;
 pub mod dynamodb_local;
+pub mod fixtures;
 pub mod lambda_local;
 pub mod moto;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// The one target folder of the cargo builds the tests start — the generated Lambda glue (debug
+/// and release) and the dev hosts of pipelines with custom steps — so that the crates they share
+/// (tokio, serde, the DynamoDB SDK, …) are compiled once.
+pub fn nested_target() -> PathBuf {
+    workspace_root().join("target/nested")
 }
 
 /// Where `scripts/install-test-tools` puts external tools.
@@ -49,52 +61,16 @@ pub fn yaml_language_server() -> Option<PathBuf> {
     tool("yaml-language-server", tools_dir().join("node_modules/.bin/yaml-language-server"))
 }
 
-/// The `orchgen` executable under test: `CARGO_BIN_EXE_orchgen` when set, else the one next to the
-/// test executable (`target/<profile>/orchgen`), refused when missing or older than one of its
-/// sources (Cargo does not build a dependency's binary for `cargo test -p orchgen-tests`).
-pub fn orchgen_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(path) = option_env!("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
+/// Polls `ready` every `every` until it holds or `timeout` has passed; whether it held.
+pub fn wait_until(timeout: Duration, every: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return true;
         }
-        if let Some(path) = std::env::var_os("CARGO_BIN_EXE_orchgen") {
-            return PathBuf::from(path);
+        if Instant::now() >= deadline {
+            return false;
         }
-        let exe = std::env::current_exe().expect("the test executable has a path");
-        let mut dir = exe.parent().expect("the test executable is in a directory").to_path_buf();
-        if dir.ends_with("deps") {
-            dir.pop();
-        }
-        let bin = dir.join(format!("orchgen{}", std::env::consts::EXE_SUFFIX));
-        let build = "build it first with `cargo build -p orchgen` (with `--release` for a release test run); \
-                     Cargo does not build a dependency's binary for `cargo test -p orchgen-tests`";
-        let Ok(built) = std::fs::metadata(&bin).and_then(|m| m.modified()) else {
-            panic!("the orchgen binary {} does not exist: {build}", bin.display());
-        };
-        if let Some(input) = changed_input(&bin, built) {
-            panic!("the orchgen binary {} is older than its source {}: {build}", bin.display(), input.display());
-        }
-        bin
-    })
-}
-
-/// An input of `bin` (as listed by Cargo's dep-info file `<bin>.d`) changed or removed after `built`.
-fn changed_input(bin: &Path, built: SystemTime) -> Option<PathBuf> {
-    let dep_info = std::fs::read_to_string(bin.with_extension("d")).ok()?;
-    let (_, inputs) = dep_info.lines().next()?.split_once(": ")?;
-    let mut paths = vec![String::new()];
-    let mut chars = inputs.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&' ') => paths.last_mut()?.push(chars.next()?),
-            ' ' => paths.push(String::new()),
-            c => paths.last_mut()?.push(c),
-        }
+        std::thread::sleep(every);
     }
-    paths
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| workspace_root().join(p))
-        .find(|path| std::fs::metadata(path).and_then(|m| m.modified()).map_or(true, |modified| modified > built))
 }

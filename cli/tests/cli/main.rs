@@ -1,0 +1,29 @@
+//! The integration tests of `orchgen`, one test binary (as `just` and cargo-dist do: every extra
+//! binary relinks the AWS SDKs): the command line in-process (`orchgen::run`) and the real binary,
+//! `env!("CARGO_BIN_EXE_orchgen")`, which Cargo builds before this binary and passes to the shared
+//! harness of `orchgen-tests` (`orchgen_tests::dev_server::Dev::new(orchgen_bin(), …)`).
+//!
+//! Run one module with a filter: `cargo test -p orchgen --test cli -- graph::`.
+
+use std::path::Path;
+
+mod api_conformance;
+mod build_cli;
+mod cli;
+mod cost_cli;
+mod dashboard_browser;
+mod dashboard_http;
+mod dashboard_support;
+mod deploy_moto;
+mod dev_custom;
+mod dev_e2e;
+mod fault_injection;
+mod graph;
+mod orders_cli;
+mod package_release;
+mod robustness;
+
+/// The `orchgen` executable under test, built by Cargo for this test binary.
+pub fn orchgen_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_orchgen"))
+}

@@ -1,0 +1,131 @@
+//! The one sample order of the tests: the seed order ([`EXAMPLE_ORDER_JSON`], what `orchgen dev`
+//! prints as its sample) and the few variants tests need, made with [`OrderBody`]'s builder methods
+//! (`order().one_unit("product-5").payment_method("declined_card").json()`).
+
+use orchgen_runtime::order::{EXAMPLE_ORDER_JSON, Order, OrderRequest};
+use serde_json::{Value, json};
+
+/// The reference plan as JSON (`runtime/tests/fixtures/orders.plan.json`).
+pub const ORDERS_PLAN_JSON: &str = include_str!("../../runtime/tests/fixtures/orders.plan.json");
+
+/// The seed order, as the body of `POST /orders`: two units of product-1 at 29.99 and one of
+/// product-2 at 49.99 (109.97), for `cust-12345` in Seattle, paid by `credit_card`.
+pub fn sample_order() -> Value {
+    serde_json::from_str(EXAMPLE_ORDER_JSON).expect("the example order is JSON")
+}
+
+/// The seed order, edited by the builder methods of [`OrderBody`].
+pub fn order() -> OrderBody {
+    OrderBody(sample_order())
+}
+
+/// An order body: the sample order with some fields changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderBody(Value);
+
+impl OrderBody {
+    /// Replaces the lines with these `(product, quantity, unit price)`.
+    pub fn items(mut self, items: &[(&str, i64, f64)]) -> OrderBody {
+        self.0["items"] = items
+            .iter()
+            .map(|(product, quantity, unit_price)| {
+                json!({ "product_id": product, "quantity": quantity, "unit_price": unit_price })
+            })
+            .collect();
+        self
+    }
+
+    /// One line only: `quantity` units of `product` at `unit_price`.
+    pub fn item(self, product: &str, quantity: i64, unit_price: f64) -> OrderBody {
+        self.items(&[(product, quantity, unit_price)])
+    }
+
+    /// One line only: one unit of `product` at 10.00.
+    pub fn one_unit(self, product: &str) -> OrderBody {
+        self.item(product, 1, 10.0)
+    }
+
+    /// Another customer id.
+    pub fn customer_id(mut self, customer_id: &str) -> OrderBody {
+        self.0["customer"]["customer_id"] = json!(customer_id);
+        self
+    }
+
+    /// Another payment method (`declined_card` is declined by the mock provider).
+    pub fn payment_method(mut self, payment_method: &str) -> OrderBody {
+        self.0["payment"]["payment_method"] = json!(payment_method);
+        self
+    }
+
+    /// Another country to ship to.
+    pub fn country(self, country: &str) -> OrderBody {
+        self.address("country", country)
+    }
+
+    /// Another value of one field of the shipping address (`""`: the field left empty).
+    pub fn address(mut self, field: &str, value: &str) -> OrderBody {
+        self.0["shipping_address"][field] = json!(value);
+        self
+    }
+
+    /// The body as JSON.
+    pub fn json(self) -> Value {
+        self.0
+    }
+
+    /// The body as the runtime reads it.
+    pub fn request(self) -> OrderRequest {
+        serde_json::from_value(self.0).expect("the order body is a valid request")
+    }
+
+    /// The order as stored on creation: `order_id`, version 1, `RECEIVED` since `created_at`, nothing
+    /// run yet.
+    pub fn received(self, order_id: &str, created_at: &str) -> Order {
+        let request = self.request();
+        let total_cents: i64 =
+            request.items.iter().map(|item| item.quantity * (item.unit_price * 100.0).round() as i64).sum();
+        serde_json::from_value(json!({
+            "order_id": order_id,
+            "status": "RECEIVED",
+            "version": 1,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "customer": request.customer,
+            "items": request.items,
+            "shipping_address": request.shipping_address,
+            "payment_method": request.payment.payment_method,
+            "total_cents": total_cents,
+            "cursor": 0,
+            "history": []
+        }))
+        .expect("a received order")
+    }
+}
+
+impl From<OrderBody> for Value {
+    fn from(body: OrderBody) -> Value {
+        body.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{order, sample_order};
+    use orchgen_runtime::order::OrderRequest;
+
+    #[test]
+    fn the_sample_is_the_seed_order_and_its_variants_stay_valid() {
+        assert_eq!(order().request(), OrderRequest::example());
+        assert_eq!(sample_order()["items"].as_array().map(Vec::len), Some(2));
+        let variant = order().one_unit("product-5").customer_id("c-1").payment_method("declined_card").country("ZZ");
+        let request = variant.clone().request();
+        assert_eq!(request.items.len(), 1);
+        assert_eq!((request.items[0].quantity, request.items[0].unit_price), (1, 10.0));
+        assert_eq!(request.customer.customer_id, "c-1");
+        assert_eq!(request.payment.payment_method, "declined_card");
+        assert_eq!(request.shipping_address.country, "ZZ");
+        let stored = variant.received("01J", "2026-01-01T00:00:00.000Z");
+        assert_eq!((stored.version, stored.status.as_str(), stored.total_cents), (1, "RECEIVED", 1000));
+        assert_eq!(order().address("state", "").request().shipping_address.state, "");
+    }
+}
