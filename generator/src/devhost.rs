@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use orchgen_runtime::plan::{CompensationAction, HandlerPlan, Plan, StepAction};
 use serde::Serialize;
@@ -290,9 +290,9 @@ pub fn build(plan: &Plan, dir: &Path) -> Result<PathBuf, HostError> {
     let lock_path = target.join(".orchgen-dev-host.lock");
     let lock = std::fs::File::create(&lock_path).map_err(io("cannot create", &lock_path))?;
     lock.lock().map_err(io("cannot lock", &lock_path))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::cargo::program();
     let bin = binary_name(plan);
-    let status = Command::new(&cargo)
+    let status = crate::cargo::command(&cargo)
         .args(["build", "--bin", &bin, "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)

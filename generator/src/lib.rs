@@ -8,6 +8,7 @@
 //! the project scaffold ([`scaffold`]). It never runs a pipeline and never talks to AWS.
 
 pub mod build;
+pub mod cargo;
 pub mod cost;
 pub mod devhost;
 pub mod diagnostic;

@@ -188,7 +188,7 @@ pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, P
         target.triple,
         target_dir.display()
     );
-    let mut cargo = Command::new(&toolchain.cargo);
+    let mut cargo = crate::cargo::command(&toolchain.cargo);
     cargo.args(["build", "--release", "--bins", "--manifest-path"]).arg(&manifest).env("CARGO_TARGET_DIR", &target_dir);
     if let Some(triple) = target.cross {
         cargo.args(["--target", triple]);

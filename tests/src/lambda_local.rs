@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,8 +48,9 @@ pub fn build_glue(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf 
     std::fs::create_dir_all(&target).expect("create target/nested");
     let lock = std::fs::File::create(target.join(".orchgen-tests.lock")).expect("create the lock file");
     lock.lock().expect("take the glue build lock");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
+    // Without the variables cargo set for this test crate: the glue's build scripts see the same
+    // environment whichever test binary (or `orchgen` process) builds in `target/nested`.
+    let status = orchgen_generator::cargo::command(orchgen_generator::cargo::program())
         .args(["build", "--offline", "--bins", "--manifest-path"])
         .arg(glue_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)

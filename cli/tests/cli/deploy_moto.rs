@@ -56,9 +56,15 @@ fn orchgen(home: &Path) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("CARGO_TARGET_DIR", orchgen_tests::nested_target())
         .stdin(Stdio::null());
-    for var in ["RUSTUP_HOME", "CARGO_HOME", "RUSTUP_TOOLCHAIN"] {
-        if let Some(value) = std::env::var_os(var) {
-            command.env(var, value);
+    // The build settings of this run (toolchain, CARGO_INCREMENTAL, CARGO_PROFILE_*, RUSTFLAGS), so
+    // that the release glue `orchgen package` builds in target/nested is the one package_release builds.
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if (name.starts_with("CARGO") || name.starts_with("RUST"))
+            && name != "CARGO_TARGET_DIR"
+            && !orchgen_generator::cargo::is_crate_variable(name)
+        {
+            command.env(name, value);
         }
     }
     command
