@@ -2,11 +2,15 @@
 //!
 //! [`package`] writes the build (exactly as `orchgen build`), release-builds the glue workspace
 //! (`<build dir>/glue`) with plain cargo, and zips each function's binary as `bootstrap` (mode 0755,
-//! what the `provided.al2023` runtime executes) into `<build dir>/dist/<function>.zip`.
+//! what the `provided.al2023` runtime executes) with the plan beside it (`plan.json`, mode 0644,
+//! which the binary reads at start-up: the plan is not compiled in, so a pipeline edit that changes no
+//! code — a retry, a timeout, a table setting — rebuilds nothing and only zips again) into
+//! `<build dir>/dist/<function>.zip`.
 //!
-//! The zips are deterministic: one entry, a fixed timestamp (1980-01-01 00:00), fixed permissions and
-//! compression, so the same binary always gives the same bytes and the same SHA-256; [`s3_key`]
-//! names an artefact by that hash, so an unchanged function is never uploaded twice.
+//! The zips are deterministic: two entries in a fixed order, a fixed timestamp (1980-01-01 00:00),
+//! fixed permissions and compression, so the same binary and plan always give the same bytes and the
+//! same SHA-256; [`s3_key`] names an artefact by that hash, so an unchanged function is never
+//! uploaded twice.
 //!
 //! Only the plan's declared architecture is built. x86_64 and arm64 build natively on a machine of
 //! that architecture; the other one needs its Rust target and a cross linker installed, otherwise
@@ -28,6 +32,8 @@ use crate::build::{self, BuildError, BuildOptions};
 pub const DIST_DIR: &str = "dist";
 /// The name of the executable inside each zip (what `provided.al2023` runs).
 pub const BOOTSTRAP: &str = "bootstrap";
+/// The plan inside each zip, next to [`BOOTSTRAP`] (what the runtime's `lambda::read_plan` reads).
+pub const PLAN_FILE: &str = orchgen_runtime::functions::PLAN_FILE;
 /// The glue's target folder, relative to the glue workspace, when neither an option nor
 /// `CARGO_TARGET_DIR` names one.
 pub const DEFAULT_TARGET_DIR: &str = "target";
@@ -211,6 +217,8 @@ pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, P
 
     let dist = dir.join(DIST_DIR);
     std::fs::create_dir_all(&dist).map_err(io(&dist))?;
+    let plan_path = glue.join(PLAN_FILE);
+    let plan_json = std::fs::read(&plan_path).map_err(io(&plan_path))?;
     let functions = plan_functions::functions(plan);
     let mut artefacts = Vec::with_capacity(functions.len());
     for function in functions {
@@ -219,7 +227,7 @@ pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, P
             return Err(PackageError::MissingBinary { function: function.name(), path: binary });
         }
         let zip = dist.join(format!("{}.zip", function.name()));
-        let bytes = zip_bootstrap(&binary, &zip)?;
+        let bytes = zip_function(&binary, &plan_json, &zip)?;
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
         eprintln!("orchgen: packaged {} ({} bytes, sha256 {})", zip.display(), bytes.len(), &sha256[..12]);
         artefacts.push(Artefact { function, zip, sha256, bytes: bytes.len() as u64 });
@@ -228,21 +236,25 @@ pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, P
     Ok(artefacts)
 }
 
-/// Zips `binary` as the single entry `bootstrap` (mode 0755, fixed timestamp) into `zip`, written
-/// through a temporary file and renamed; returns the zip's bytes.
-fn zip_bootstrap(binary: &Path, zip: &Path) -> Result<Vec<u8>, PackageError> {
+/// Zips `binary` as `bootstrap` (mode 0755) and `plan_json` as `plan.json` (mode 0644), fixed
+/// timestamps, into `zip`, written through a temporary file and renamed; returns the zip's bytes.
+fn zip_function(binary: &Path, plan_json: &[u8], zip: &Path) -> Result<Vec<u8>, PackageError> {
     let content = std::fs::read(binary).map_err(io(binary))?;
     let zip_error = |e: zip::result::ZipError| PackageError::Zip { path: zip.to_path_buf(), message: e.to_string() };
-    let options = zip::write::SimpleFileOptions::DEFAULT
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(9))
-        .last_modified_time(zip::DateTime::DEFAULT)
-        .system(zip::System::Unix)
-        .unix_permissions(0o755)
-        .large_file(content.len() as u64 >= u64::from(u32::MAX));
+    let options = |mode: u32, len: usize| {
+        zip::write::SimpleFileOptions::DEFAULT
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(9))
+            .last_modified_time(zip::DateTime::DEFAULT)
+            .system(zip::System::Unix)
+            .unix_permissions(mode)
+            .large_file(len as u64 >= u64::from(u32::MAX))
+    };
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer.start_file(BOOTSTRAP, options).map_err(zip_error)?;
+    writer.start_file(BOOTSTRAP, options(0o755, content.len())).map_err(zip_error)?;
     writer.write_all(&content).map_err(io(zip))?;
+    writer.start_file(PLAN_FILE, options(0o644, plan_json.len())).map_err(zip_error)?;
+    writer.write_all(plan_json).map_err(io(zip))?;
     let bytes = writer.finish().map_err(zip_error)?.into_inner();
     let partial = zip.with_extension("zip.partial");
     std::fs::write(&partial, &bytes).map_err(io(&partial))?;
@@ -399,20 +411,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_same_binary_gives_the_same_zip() {
+    fn the_same_binary_and_plan_give_the_same_zip() {
         let dir = std::env::temp_dir().join(format!("orchgen-package-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let binary = dir.join("bin");
         std::fs::write(&binary, b"\x7fELF not really a binary, but bytes all the same").unwrap();
-        let first = zip_bootstrap(&binary, &dir.join("a.zip")).unwrap();
+        let plan = b"{\"name\": \"shop\"}\n";
+        let first = zip_function(&binary, plan, &dir.join("a.zip")).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let second = zip_bootstrap(&binary, &dir.join("b.zip")).unwrap();
+        let second = zip_function(&binary, plan, &dir.join("b.zip")).unwrap();
         assert_eq!(first, second);
+        let other_plan = zip_function(&binary, b"{}", &dir.join("c.zip")).unwrap();
+        assert_ne!(first, other_plan, "the plan is part of the zip");
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(first)).unwrap();
-        assert_eq!(archive.len(), 1);
-        let entry = archive.by_index(0).unwrap();
-        assert_eq!(entry.name().ok().as_deref(), Some(BOOTSTRAP));
-        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        assert_eq!(archive.len(), 2);
+        for (index, name, mode) in [(0, BOOTSTRAP, 0o755), (1, PLAN_FILE, 0o644)] {
+            let entry = archive.by_index(index).unwrap();
+            assert_eq!(entry.name().ok().as_deref(), Some(name));
+            assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(mode));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -12,6 +12,13 @@ use std::collections::BTreeMap;
 use crate::plan::{CompensationAction, Plan, StepAction, TablesPlan};
 
 /// Deployment stage (e.g. `prod`), for logs and metrics; empty when not set.
+/// The plan file shipped with every function, next to its `bootstrap` in the zip (written by
+/// `orchgen build` into the glue, zipped by `orchgen package`, read by `lambda::read_plan`).
+pub const PLAN_FILE: &str = "plan.json";
+
+/// Environment variable naming the plan file a function reads instead of the one next to it.
+pub const ENV_PLAN: &str = "ORCHGEN_PLAN";
+
 pub const ENV_STAGE: &str = "ORCHGEN_STAGE";
 /// Log filter of the function (`info` when not set), in `tracing_subscriber::EnvFilter` syntax:
 /// `debug`, `warn,orchgen_runtime=debug`, ...

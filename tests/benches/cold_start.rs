@@ -2,7 +2,7 @@
 //!
 //! - **Rust**: the release glue binaries of `pipelines/orders.yaml` (declared x86_64 for this
 //!   machine), packaged by `orchgen_generator::package::package` (target folder `target/nested`) and taken out
-//!   of their zips: the stream processor, which loads the AWS configuration and creates its
+//!   of their zips with the `plan.json` they read at start-up: the stream processor, which loads the AWS configuration and creates its
 //!   DynamoDB and Lambda clients before it asks for work, answering one DynamoDB stream batch (a TTL
 //!   removal, which it ignores: no network call), and a step function (`step-charge-payment`).
 //! - **Python 3.11**: a runtime-API loop that imports boto3, creates a DynamoDB client, then answers
@@ -149,14 +149,18 @@ fn release_binaries(work: &Path) -> (orchgen_runtime::Plan, PathBuf) {
     std::fs::create_dir_all(&bin).expect("bin");
     for a in &artefacts {
         let mut archive = zip::ZipArchive::new(std::fs::File::open(&a.zip).expect("the zip")).expect("a zip");
-        let mut entry = archive.by_name("bootstrap").expect("bootstrap");
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).expect("unzip");
+        archive.by_name("bootstrap").expect("bootstrap").read_to_end(&mut bytes).expect("unzip");
         let path = bin.join(a.function.name());
         std::fs::write(&path, &bytes).expect("write");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         println!("  {}: zip {} bytes, binary {} bytes", a.function, a.bytes, bytes.len());
+        // The plan each function reads at start-up, next to it as in the zip (the same in every zip).
+        let mut plan_json = Vec::new();
+        let entry = archive.by_name(orchgen_generator::package::PLAN_FILE);
+        entry.expect("plan.json").read_to_end(&mut plan_json).expect("unzip");
+        std::fs::write(bin.join(orchgen_generator::package::PLAN_FILE), plan_json).expect("write");
     }
     (plan, bin)
 }

@@ -26,8 +26,8 @@ pub type Answer = (String, Value);
 
 /// Writes the glue of `plan` into `glue_dir` (its `pipeline_dir` written relative to it, as
 /// `orchgen build` does), builds every binary with cargo — offline, with the versions of the
-/// workspace's Cargo.lock, in the shared debug target folder `target/nested` — and copies them into
-/// `<glue_dir>/bin`, which it returns. Builds of several test processes take turns on a file lock,
+/// workspace's Cargo.lock, in the shared debug target folder `target/nested` — and copies them, with
+/// the `plan.json` each reads next to itself, into `<glue_dir>/bin`, which it returns. Builds of several test processes take turns on a file lock,
 /// so that each copies the binaries it built.
 pub fn build_glue(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf {
     let root = workspace_root();
@@ -68,6 +68,9 @@ pub fn build_glue(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf 
         assert!(built.is_file(), "{} was built", built.display());
         std::fs::copy(&built, bin.join(function.name())).expect("copy a binary");
     }
+    // Each function reads the plan next to its binary, as in its zip.
+    let plan_file = orchgen_runtime::functions::PLAN_FILE;
+    std::fs::copy(glue_dir.join(plan_file), bin.join(plan_file)).expect("copy plan.json");
     bin
 }
 

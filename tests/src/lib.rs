@@ -30,6 +30,31 @@ pub fn nested_target() -> PathBuf {
     workspace_root().join("target/nested")
 }
 
+/// The build folder of the tests that release-build the reference pipeline's glue (`orchgen
+/// package` and `orchgen deploy`), held by one test at a time. A cargo package's path is part of its
+/// identity: the same glue written into two temporary folders compiles and link-time-optimises its
+/// nine binaries twice (about 3 minutes here); written into this one folder it is built once.
+pub struct ReleaseGlue {
+    out: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl ReleaseGlue {
+    /// Waits for the folder (`target/test-artefacts/release-glue/`) and holds it until dropped.
+    pub fn lock() -> ReleaseGlue {
+        let dir = workspace_root().join("target/test-artefacts");
+        std::fs::create_dir_all(&dir).expect("create target/test-artefacts");
+        let lock = std::fs::File::create(dir.join("release-glue.lock")).expect("create the release glue lock");
+        lock.lock().expect("take the release glue lock");
+        ReleaseGlue { out: dir.join("release-glue"), _lock: lock }
+    }
+
+    /// The build folder (`--out`).
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+}
+
 /// Where `scripts/install-test-tools` puts external tools.
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("ORCHGEN_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".tools"))

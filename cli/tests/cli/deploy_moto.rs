@@ -79,14 +79,15 @@ fn run(mut command: Command) -> (i32, String, String) {
     )
 }
 
+/// `orchgen deploy` with its build in `<home>/build`.
 fn deploy(home: &Path, file: &Path, endpoint: &str, extra: &[&str]) -> (i32, String, String) {
+    deploy_into(home, &home.join("build"), file, endpoint, extra)
+}
+
+/// `orchgen deploy` with its build in `out`.
+fn deploy_into(home: &Path, out: &Path, file: &Path, endpoint: &str, extra: &[&str]) -> (i32, String, String) {
     let mut command = orchgen(home);
-    command
-        .arg("deploy")
-        .arg(file)
-        .args(["--stage", STAGE, "--endpoint-url", endpoint, "--out"])
-        .arg(home.join("build"))
-        .args(extra);
+    command.arg("deploy").arg(file).args(["--stage", STAGE, "--endpoint-url", endpoint, "--out"]).arg(out).args(extra);
     run(command)
 }
 
@@ -225,6 +226,10 @@ fn deploy_update_run_redrive_and_destroy_a_stage_on_moto() {
     let file = pipeline(&home.path().join("p"), |t| t);
     let aws = Aws::new(&endpoint);
     let stack = format!("shop-{STAGE}");
+    // The build folder package_release uses too (taken in turns): one glue, built once.
+    let glue = orchgen_tests::ReleaseGlue::lock();
+    let deploy =
+        |home: &Path, file: &Path, endpoint: &str, extra: &[&str]| deploy_into(home, glue.out(), file, endpoint, extra);
 
     // Without --yes and without a terminal: the preview, then a refusal; nothing is left behind.
     let (code, stdout, stderr) = deploy(home.path(), &file, &endpoint, &[]);

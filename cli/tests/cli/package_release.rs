@@ -1,8 +1,9 @@
 //! `orchgen package` as a user runs it (through `orchgen::run`, the code behind the binary): it
-//! release-builds the glue of the reference pipeline (`pipelines/orders.yaml`) for real (target folder `target/nested`, shared
-//! with `build_glue` so the dependencies compile once) and zips each function. The zips are what
-//! Lambda's `provided.al2023` runtime takes: one executable entry `bootstrap`, at most 3 MB, needing
-//! GLIBC ≤ 2.34; packaging again gives the same SHA-256. Also: an architecture this machine cannot
+//! release-builds the glue of the reference pipeline (`pipelines/orders.yaml`) for real (target folder
+//! `target/nested`, shared with `deploy_moto`) and zips each function. The zips are what Lambda's
+//! `provided.al2023` runtime takes: an executable entry `bootstrap` and the `plan.json` it reads, at
+//! most 3 MB, needing GLIBC ≤ 2.34; packaging again gives the same SHA-256; a pipeline edit that
+//! changes no code rebuilds no binary and changes only the plan in the zips. Also: an architecture this machine cannot
 //! build is refused before anything is built, and `orchgen build` leaves no `Cargo.lock` in the glue
 //! while `--check` ignores the one cargo creates there.
 
@@ -86,7 +87,9 @@ fn the_reference_pipeline_packages_into_small_deterministic_lambda_zips() {
         orders_for(dir.path(), architecture)
     };
     let plan = plan_of(&file);
-    let out = dir.path().join("build");
+    // The build folder deploy_moto uses too (taken in turns): one glue, built once.
+    let glue = orchgen_tests::ReleaseGlue::lock();
+    let out = glue.out().to_path_buf();
     let target = orchgen_tests::nested_target();
     let args = [
         "package",
@@ -118,13 +121,8 @@ fn the_reference_pipeline_packages_into_small_deterministic_lambda_zips() {
         );
         assert!(bytes.len() as u64 <= MAX_ZIP_BYTES, "{} is {} bytes, over 3 MB", zip_path.display(), bytes.len());
 
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("a zip");
-        assert_eq!(archive.len(), 1, "{} holds one entry", zip_path.display());
-        let mut entry = archive.by_index(0).expect("the entry");
-        assert_eq!(entry.name().ok().as_deref(), Some("bootstrap"));
-        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755), "bootstrap is executable");
-        let mut binary = Vec::new();
-        entry.read_to_end(&mut binary).expect("unzip");
+        let (binary, plan_json) = unzip_function(&bytes, &zip_path);
+        assert_eq!(plan_json, std::fs::read(build_dir.join("glue/plan.json")).expect("the glue's plan"));
         assert!(binary.starts_with(b"\x7fELF"), "{function}: bootstrap is an ELF executable");
         let path = unpacked.join(function.name());
         std::fs::write(&path, &binary).expect("write the binary");
@@ -164,6 +162,51 @@ fn the_reference_pipeline_packages_into_small_deterministic_lambda_zips() {
     let (code, stdout, stderr) =
         orchgen(&["build", file.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8"), "--check"]);
     assert_eq!(code, 0, "--check stays clean after a build with cargo:\n{stdout}\n{stderr}");
+
+    // A pipeline edit that changes no code (a step's timeout) rebuilds no binary: the zips change only
+    // by their plan, which says the new timeout.
+    if architecture != "x86_64" {
+        return;
+    }
+    let text = std::fs::read_to_string(&file).expect("read orders.yaml");
+    // (The reference pipeline has no custom crate: its glue does not depend on where the file is.)
+    let edited = dir.path().join("edited.yaml");
+    let timeout = "    timeout: 15s";
+    assert!(text.contains(timeout), "orders.yaml declares a step with `{timeout}`");
+    std::fs::write(&edited, text.replacen(timeout, "    timeout: 14s", 1)).expect("write the edited copy");
+    let built: Vec<_> = functions.iter().map(|f| modified(&target.join("release").join(f.name()))).collect();
+    let args = ["package", edited.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8"), "--target-dir"];
+    let (code, stdout, stderr) = orchgen(&[&args[..], &[target.to_str().expect("utf-8")]].concat());
+    assert_eq!(code, 0, "packaging the edited pipeline succeeds:\n{stdout}\n{stderr}");
+    for (function, before) in functions.iter().zip(built) {
+        assert_eq!(modified(&target.join("release").join(function.name())), before, "{function} was not rebuilt");
+        let zip_path = build_dir.join("dist").join(format!("{function}.zip"));
+        let bytes = std::fs::read(&zip_path).expect("the zip");
+        let (binary, plan_json) = unzip_function(&bytes, &zip_path);
+        assert_eq!(binary, std::fs::read(unpacked.join(function.name())).expect("the first binary"), "{function}");
+        let plan = orchgen_runtime::plan::Plan::from_json(std::str::from_utf8(&plan_json).expect("utf-8"))
+            .expect("the zipped plan reads");
+        assert!(plan.steps.iter().any(|s| s.timeout_ms == 14_000), "{function}: the zipped plan has the new timeout");
+    }
+}
+
+/// The `bootstrap` (an executable, first) and `plan.json` (read-only, second) of a function's zip.
+fn unzip_function(bytes: &[u8], path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    let names: Vec<String> = archive.file_names().map(|n| n.expect("an entry name").into_owned()).collect();
+    assert_eq!(names, ["bootstrap", "plan.json"], "{}", path.display());
+    let mut read = |index: usize, mode: u32| {
+        let mut entry = archive.by_index(index).expect("an entry");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(mode), "{}: entry {index}", path.display());
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).expect("unzip");
+        content
+    };
+    (read(0, 0o755), read(1, 0o644))
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]

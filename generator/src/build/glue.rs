@@ -3,7 +3,9 @@
 //! The workspace (its own `[workspace]`, so it builds wherever it is written) holds one package,
 //! `<pipeline>-glue`, with one binary per function of `orchgen_runtime::plan_functions::functions`: `api`,
 //! `stream-processor`, `step-<step>` and `compensation-<compensation>`. Each `main` is a few lines
-//! that hand the plan, embedded from the workspace's `plan.json`, to the runtime's Lambda wiring
+//! that read the plan at start-up (`orchgen_runtime::lambda::read_plan`: the workspace's `plan.json`,
+//! which `orchgen package` zips next to each binary — it is not compiled in, so a pipeline edit that
+//! changes no code leaves the binaries as they are) and hand it to the runtime's Lambda wiring
 //! (`orchgen_runtime::lambda`); the package depends on the runtime crate by path, so the glue and the
 //! runtime always match. A `custom` step's binary registers the user's `async fn` (named by the
 //! step's `handler.function`, in the crate at `handler.crate`) through `orchgen_runtime::steps::FnStep`.
@@ -193,7 +195,7 @@ pub fn files(plan: &Plan, options: &GlueOptions) -> Result<BTreeMap<PathBuf, Str
         crates: crates.into_iter().map(|(name, (path, _))| CrateEntry { name, path: toml_string(&path) }).collect(),
     };
     files.insert(PathBuf::from("Cargo.toml"), render(&tera, CARGO_TOML.0, &cargo)?);
-    files.insert(PathBuf::from("plan.json"), format!("{}\n", plan.to_json()));
+    files.insert(PathBuf::from(orchgen_runtime::functions::PLAN_FILE), format!("{}\n", plan.to_json()));
     files.insert(PathBuf::from(".gitignore"), "/target\n".to_owned());
     Ok(files)
 }

@@ -8,8 +8,9 @@
 //!
 //! The functions of a plan and their environment conventions live in [`crate::functions`] (no
 //! feature: `orchgen build` reads them too) and are re-exported here. This module applies them:
-//! - the plan is embedded in the binary (`include_str!` of the glue's `plan.json`) and checked with
-//!   [`Plan::from_json`] at start-up ([`load_plan`]);
+//! - the plan is the file `plan.json` shipped next to the binary in the function's zip (not compiled
+//!   in: a pipeline edit that changes no code rebuilds nothing, it only zips again), read once at
+//!   start-up ([`read_plan`], [`plan_path`]) and checked with [`Plan::from_json`] ([`load_plan`]);
 //! - environment variables: [`ENV_STAGE`], [`ENV_LOG_LEVEL`], one per table ([`table_env_var`]) and
 //!   one per step function ([`Function::env_var`], with [`ENV_FUNCTION_PREFIX`] as a fallback);
 //! - JSON logs on stdout ([`init_tracing`]) and EMF metrics on stdout ([`emf`]: cold starts, orders
@@ -43,8 +44,8 @@ use crate::store::dynamodb::DynamoStore;
 use crate::telemetry::Emf;
 
 pub use crate::functions::{
-    ENV_FUNCTION_PREFIX, ENV_LOG_LEVEL, ENV_STAGE, Function, functions, stage, step_functions, table_env_var,
-    table_names, tables_from_env,
+    ENV_FUNCTION_PREFIX, ENV_LOG_LEVEL, ENV_PLAN, ENV_STAGE, Function, PLAN_FILE, functions, stage, step_functions,
+    table_env_var, table_names, tables_from_env,
 };
 pub use invoke::{LambdaStepHandler, invoker_registry};
 pub use step::{FnStep, StepFunction, StepResponse};
@@ -52,14 +53,26 @@ pub use step::{FnStep, StepFunction, StepResponse};
 /// The error type of a glue binary's `main`.
 pub type Error = lambda_runtime::Error;
 
-/// Why a Lambda function cannot start.
-#[derive(Debug, thiserror::Error)]
+/// Why a Lambda function cannot start. Its `Debug` is its message: a glue `main` returning it prints
+/// `Error: <message>` to the function's log.
+#[derive(thiserror::Error)]
 pub enum LambdaError {
-    /// The embedded plan cannot be read.
-    #[error("the plan embedded in this function cannot be read: {0}")]
+    /// The plan file cannot be read.
+    #[error(
+        "cannot read the plan {}: {source} (it ships next to `bootstrap` in the function's zip; set {ENV_PLAN} to read another file)",
+        path.display()
+    )]
+    PlanFile {
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The plan cannot be read.
+    #[error("the plan of this function cannot be read: {0}")]
     Plan(#[from] PlanError),
     /// The function runs a step or compensation the plan does not have.
-    #[error("this function runs {function}, which the embedded plan `{pipeline}` does not have")]
+    #[error("this function runs {function}, which the plan `{pipeline}` does not have")]
     UnknownFunction {
         /// The function.
         function: String,
@@ -78,9 +91,36 @@ pub enum LambdaError {
     },
 }
 
-/// Reads the plan a glue binary embeds, refusing one written for another runtime.
+impl std::fmt::Debug for LambdaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Reads a plan's JSON, refusing one written for another runtime.
 pub fn load_plan(json: &str) -> Result<Arc<Plan>, LambdaError> {
     Ok(Arc::new(Plan::from_json(json)?))
+}
+
+/// Where this function's plan is: [`ENV_PLAN`] when set; else [`PLAN_FILE`] in the folder Lambda
+/// unpacked the zip to (`LAMBDA_TASK_ROOT`, `/var/task`); else next to the running executable (a
+/// binary run by hand or by a local Lambda Runtime API).
+pub fn plan_path() -> std::path::PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    if let Some(path) = set(ENV_PLAN) {
+        return path;
+    }
+    if let Some(root) = set("LAMBDA_TASK_ROOT") {
+        return root.join(PLAN_FILE);
+    }
+    let exe = std::env::current_exe().ok();
+    exe.as_deref().and_then(std::path::Path::parent).unwrap_or(std::path::Path::new(".")).join(PLAN_FILE)
+}
+
+/// The JSON text of this function's plan, from [`plan_path`].
+pub fn read_plan() -> Result<String, LambdaError> {
+    let path = plan_path();
+    std::fs::read_to_string(&path).map_err(|source| LambdaError::PlanFile { path, source })
 }
 
 /// Starts JSON logs on stdout: one flat object per line, the fields of the enclosing spans
@@ -97,7 +137,7 @@ pub fn emf(plan: &Plan) -> Arc<Emf> {
     Arc::new(Emf::stdout(&plan.name, &stage()))
 }
 
-/// The `main` of a step or compensation function: logs, the embedded plan, then answers
+/// The `main` of a step or compensation function: logs, the plan, then answers
 /// invocations with the handler `registry` gives the function until the runtime stops.
 pub async fn run_step(plan_json: &str, function: Function, registry: Registry) -> Result<(), Error> {
     init_tracing();
@@ -126,7 +166,7 @@ pub async fn run_api_on_dynamodb(plan_json: &str) -> Result<(), Error> {
     run_api(plan_json, Arc::new(store)).await
 }
 
-/// The `main` of the stream processor on AWS: logs, the embedded plan, an [`Engine`] over a
+/// The `main` of the stream processor on AWS: logs, the plan, an [`Engine`] over a
 /// [`DynamoStore`] (tables from [`tables_from_env`]) whose steps and compensations run in their own
 /// functions ([`LambdaStepHandler::from_env`]), then answers DynamoDB Streams batches with
 /// [`crate::streams::handle_event`] (partial batch responses) until the runtime stops. Both clients
@@ -180,7 +220,7 @@ pub async fn handle_stream_invocation(
     report.response()
 }
 
-/// The `main` of the API function: logs, the embedded plan, then answers API Gateway proxy events
+/// The `main` of the API function: logs, the plan, then answers API Gateway proxy events
 /// with `crate::api::Api` over `store` until the runtime stops.
 pub async fn run_api(plan_json: &str, store: Arc<dyn Store>) -> Result<(), Error> {
     init_tracing();

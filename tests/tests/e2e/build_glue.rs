@@ -215,6 +215,18 @@ fn the_orders_glue_builds_and_its_step_binaries_answer_the_runtime_api() {
         released["ok"]["effects"],
         json!([{ "effect": "release_stock", "units": [{ "product_id": "product-1", "quantity": 2 }] }])
     );
+
+    // Without its plan a function does not start, and says which file it looked for.
+    let missing = dir.path().join("nowhere/plan.json");
+    let output = std::process::Command::new(bin.join("step-charge-payment"))
+        .env("ORCHGEN_PLAN", &missing)
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("cannot read the plan {}", missing.display())), "{stderr}");
+    assert!(stderr.contains("set ORCHGEN_PLAN"), "{stderr}");
 }
 
 /// What the API and stream-processor functions need to start; nothing answers on the endpoint, so
