@@ -1007,6 +1007,13 @@ async fn a_new_processor_resumes_from_the_checkpoint_and_finishes_the_orders() {
     let second_engine = engine(&store);
     let second = Processor::new(second_engine.clone(), store.clone(), config("shop")).spawn();
     let orders = wait_terminal(&*store, &ids).await;
+    // The last change of an order (its COMPLETED write) is still to be read when the order is
+    // terminal: stop once the processor has checkpointed the whole feed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.checkpoint("shop").await.expect("checkpoint") != Some(store.change_count().to_string()) {
+        assert!(tokio::time::Instant::now() < deadline, "the second processor reads the whole feed within 10 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     second.shutdown().await.expect("the second processor stops");
 
     assert!(orders.iter().all(|o| o.status == status::COMPLETED));

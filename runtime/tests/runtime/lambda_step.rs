@@ -235,10 +235,7 @@ async fn a_malformed_request_is_terminal_and_named() {
 #[test]
 fn a_function_for_a_step_the_plan_lacks_does_not_start() {
     let error = StepFunction::new(plan(), Function::step("fraud-score"), &Registry::new()).expect_err("unknown step");
-    assert_eq!(
-        error.to_string(),
-        "this function runs step `fraud-score`, which the embedded plan `shop` does not have"
-    );
+    assert_eq!(error.to_string(), "this function runs step `fraud-score`, which the plan `shop` does not have");
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn the_glue_has_one_binary_per_function_and_renders_byte_identically() {
     assert_eq!(got, expected);
     assert_eq!(lambda::functions(&plan).iter().map(Function::name).collect::<Vec<_>>(), names);
 
-    // The embedded plan is the plan.
+    // The plan.json each function reads is the plan.
     assert_eq!(Plan::from_json(text(&first, "plan.json")).expect("plan.json reads"), plan);
     let cargo = text(&first, "Cargo.toml");
     assert!(cargo.contains("[workspace]"), "{cargo}");
