@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::process::Command;
 
 /// Variables cargo sets for the crate it compiles or runs, by exact name.
-const CRATE_VARIABLES: [&str; 8] = [
+const CRATE_VARIABLES: [&str; 9] = [
     "CARGO_MANIFEST_DIR",
     "CARGO_MANIFEST_PATH",
     "CARGO_MANIFEST_LINKS",
@@ -22,6 +22,7 @@ const CRATE_VARIABLES: [&str; 8] = [
     "CARGO_PRIMARY_PACKAGE",
     "CARGO_TARGET_TMPDIR",
     "OUT_DIR",
+    "CARGO_RUSTC_CURRENT_DIR",
 ];
 
 /// Prefixes of the variables cargo sets for the crate it compiles or runs (package metadata, the
@@ -31,9 +32,7 @@ const CRATE_PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"]
 /// Whether `name` is a variable cargo sets to describe the crate it compiles or runs, as opposed to
 /// a setting for builds.
 pub fn is_crate_variable(name: &str) -> bool {
-    CRATE_VARIABLES.contains(&name)
-        || CRATE_PREFIXES.iter().any(|p| name.starts_with(p))
-        || name == "CARGO_RUSTC_CURRENT_DIR"
+    CRATE_VARIABLES.contains(&name) || CRATE_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// `cargo` as a command without the variables of the crate orchgen may be running as.
