@@ -284,6 +284,7 @@ pub async fn deploy(
     log: &mut Log<'_>,
 ) -> Result<DeployReport, DeployError> {
     check_stage(&options.stage)?;
+    let secrets = secret_parameters(plan)?;
     let (clients, account) = connect(&options.aws).await?;
     let stack = stack_name(plan, &options.stage);
     log.line(format!(
@@ -309,6 +310,7 @@ pub async fn deploy(
     for object in &code {
         parameters.insert(orchgen_generator::build::names::code_key_parameter(&object.function), object.key.clone());
     }
+    parameters.extend(secrets);
     let mut tags = BTreeMap::new();
     tags.insert("orchgen:pipeline".to_owned(), plan.name.clone());
     tags.insert("orchgen:stage".to_owned(), options.stage.clone());
@@ -395,5 +397,60 @@ impl std::fmt::Display for DeployReport {
             }
         }
         Ok(())
+    }
+}
+
+/// The NoEcho parameters carrying the secrets the `http` steps read (`${env:NAME}`), each from the
+/// variable of the same name in this process's environment. Checked before anything is uploaded.
+fn secret_parameters(plan: &Plan) -> Result<BTreeMap<String, String>, DeployError> {
+    let names = plan.secret_env();
+    let missing: Vec<&String> = names.iter().filter(|n| std::env::var_os(n).is_none_or(|v| v.is_empty())).collect();
+    if !missing.is_empty() {
+        let list = missing.iter().map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+        return Err(DeployError::Config(format!(
+            "the pipeline's http steps read the secrets {list} from the environment, which does not set them: \
+             export them before `orchgen deploy` (they are passed as NoEcho stack parameters and never printed)"
+        )));
+    }
+    Ok(names
+        .into_iter()
+        .filter_map(|n| {
+            let value = std::env::var(&n).ok()?;
+            Some((orchgen_generator::build::names::secret_parameter(&n), value))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(yaml: &str) -> Plan {
+        let checked = orchgen_generator::check_source(orchgen_generator::source::SourceFile::new("p.yaml", yaml));
+        checked.plan.unwrap_or_else(|| panic!("valid:\n{}", checked.report.render(100)))
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_a_missing_one_stops_the_deploy() {
+        let plan = plan(
+            "name: shop\nsteps:\n  - name: validate\n    kind: validate\n  - name: crm\n    kind: http\n    \
+             url: https://crm.example.com/orders\n    headers:\n      Authorization: Bearer ${env:DEPLOY_TEST_CRM_TOKEN}\n    \
+             signing: { secret: '${env:DEPLOY_TEST_CRM_KEY}' }\n",
+        );
+        // SAFETY: only this test reads or writes these variables.
+        unsafe { std::env::set_var("DEPLOY_TEST_CRM_TOKEN", "tok_live") };
+        let error = secret_parameters(&plan).expect_err("DEPLOY_TEST_CRM_KEY is not set").to_string();
+        assert!(error.contains("$DEPLOY_TEST_CRM_KEY") && !error.contains("$DEPLOY_TEST_CRM_TOKEN"), "{error}");
+        assert!(!error.contains("tok_live"), "no value in errors: {error}");
+
+        unsafe { std::env::set_var("DEPLOY_TEST_CRM_KEY", "whsec_live") };
+        let parameters = secret_parameters(&plan).expect("both set");
+        assert_eq!(
+            parameters.into_iter().collect::<Vec<_>>(),
+            [
+                ("SecretDeployTestCrmKey".to_owned(), "whsec_live".to_owned()),
+                ("SecretDeployTestCrmToken".to_owned(), "tok_live".to_owned())
+            ]
+        );
     }
 }

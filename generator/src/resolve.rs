@@ -2,16 +2,19 @@
 //! order made explicit. Only called on a spec that passed validation; it never fails and never panics
 //! (a reference that does not resolve is simply left out).
 
+use std::collections::BTreeMap;
+
 use orchgen_runtime::plan::{
-    AlarmsPlan, ApiKind, ApiPlan, Architecture, AuthMode, CompensationAction, CompensationPlan, DeclineRule,
-    FulfilmentPlan, FunctionsPlan, HandlerPlan, HttpPlan, IndexPlan, Jitter, LocalPlan, MonitoringPlan, NotifyChannel,
-    NotifyPlan, OnFailure, PLAN_FORMAT, PaymentPlan, PaymentProvider, Plan, RetryPlan, RouteAction, RoutePlan,
-    StepAction, StepPlan, StreamPlan, TablePlan, TablesPlan, TtlPlan, ValidationRules, status,
+    AlarmsPlan, ApiKind, ApiPlan, Architecture, AuthMode, CompensationAction, CompensationPlan,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_SIGNATURE_HEADER, DeclineRule, FulfilmentPlan, FunctionsPlan, HandlerPlan,
+    HttpHeaderPlan, HttpPlan, IndexPlan, Jitter, LocalPlan, MonitoringPlan, NotifyChannel, NotifyPlan, OnFailure,
+    PLAN_FORMAT, PaymentPlan, PaymentProvider, Plan, RetryPlan, RouteAction, RoutePlan, SigningPlan, StepAction,
+    StepPlan, StreamPlan, TablePlan, TablesPlan, TtlPlan, ValidationRules, status,
 };
 
 use crate::spec::{
     AddressField, ApiKindSpec, ArchitectureSpec, AuthSpec, BackoffJitter, CompensationKind, CompensationSpec, Duration,
-    HandlerSpec, HttpMethodSpec, OnFailureSpec, RetrySpec, RouteSpec, Spec, StepKind, StepSpec, TableSpec,
+    HandlerSpec, HttpMethodSpec, OnFailureSpec, RetrySpec, RouteSpec, SigningSpec, Spec, StepKind, StepSpec, TableSpec,
     execution_order, parse_duration_ms, success_status,
 };
 
@@ -203,14 +206,47 @@ fn step_action(s: &StepSpec) -> StepAction {
             subject: s.subject.clone().unwrap_or_else(|| "Your order {order_id} is {status}".to_owned()),
         }),
         StepKind::Custom => StepAction::Custom(handler(s.handler.as_ref())),
-        StepKind::Http => StepAction::Http(HttpPlan {
-            url: s.url.clone().unwrap_or_default(),
-            method: match s.method {
-                Some(HttpMethodSpec::Put) => "PUT",
-                Some(HttpMethodSpec::Post) | None => "POST",
-            }
-            .to_owned(),
+        StepKind::Http => StepAction::Http(http(HttpSettings {
+            url: s.url.as_ref(),
+            method: s.method,
+            headers: s.headers.as_ref(),
+            signing: s.signing.as_ref(),
+            follow_redirects: s.follow_redirects,
+            max_response_bytes: s.max_response_bytes,
+        })),
+    }
+}
+
+/// The `http` keys of a step or compensation.
+struct HttpSettings<'a> {
+    url: Option<&'a String>,
+    method: Option<HttpMethodSpec>,
+    headers: Option<&'a BTreeMap<String, String>>,
+    signing: Option<&'a SigningSpec>,
+    follow_redirects: Option<bool>,
+    max_response_bytes: Option<u32>,
+}
+
+fn http(h: HttpSettings<'_>) -> HttpPlan {
+    HttpPlan {
+        url: h.url.cloned().unwrap_or_default(),
+        method: match h.method {
+            Some(HttpMethodSpec::Put) => "PUT",
+            Some(HttpMethodSpec::Post) | None => "POST",
+        }
+        .to_owned(),
+        headers: h
+            .headers
+            .into_iter()
+            .flatten()
+            .map(|(name, value)| HttpHeaderPlan { name: name.clone(), value: value.clone() })
+            .collect(),
+        signing: h.signing.map(|s| SigningPlan {
+            secret: s.secret.clone(),
+            header: s.header.clone().unwrap_or_else(|| DEFAULT_SIGNATURE_HEADER.to_owned()),
         }),
+        follow_redirects: h.follow_redirects.unwrap_or(false),
+        max_response_bytes: h.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
     }
 }
 
@@ -232,9 +268,14 @@ fn compensation(c: &CompensationSpec, default_timeout: u64) -> CompensationPlan 
             CompensationKind::ReleaseInventory => CompensationAction::ReleaseInventory,
             CompensationKind::RefundPayment => CompensationAction::RefundPayment,
             CompensationKind::Custom => CompensationAction::Custom(handler(c.handler.as_ref())),
-            CompensationKind::Http => {
-                CompensationAction::Http(HttpPlan { url: c.url.clone().unwrap_or_default(), method: "POST".to_owned() })
-            }
+            CompensationKind::Http => CompensationAction::Http(http(HttpSettings {
+                url: c.url.as_ref(),
+                method: c.method,
+                headers: c.headers.as_ref(),
+                signing: c.signing.as_ref(),
+                follow_redirects: c.follow_redirects,
+                max_response_bytes: c.max_response_bytes,
+            })),
         },
         retry: retry(c.retry.as_ref(), None, defaults::COMPENSATION_ATTEMPTS),
         timeout_ms: ms(c.timeout.as_ref(), default_timeout),

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::{CompensationAction, Plan, StepAction, TablesPlan};
+use crate::plan::{Plan, TablesPlan};
 
 /// Deployment stage (e.g. `prod`), for logs and metrics; empty when not set.
 /// The plan file shipped with every function, next to its `bootstrap` in the zip (written by
@@ -100,18 +100,11 @@ impl std::fmt::Display for Function {
 }
 
 /// Every Lambda function of the plan, in a stable order: the API, the stream processor, the steps in
-/// execution order, then the compensations by name.
-///
-/// `http` steps and compensations have no function of their own: the registry runs them in the
-/// stream processor (today as `NOT_SUPPORTED`, see `steps::custom::HttpNotSupported`).
+/// execution order, then the compensations by name. Every step and compensation has one, `http`
+/// ones included: it holds the call's secrets and its own timeout, memory and concurrency.
 pub fn functions(plan: &Plan) -> Vec<Function> {
-    let steps =
-        plan.steps.iter().filter(|s| !matches!(s.action, StepAction::Http(_))).map(|s| Function::Step(s.name.clone()));
-    let compensations = plan
-        .compensations
-        .values()
-        .filter(|c| !matches!(c.action, CompensationAction::Http(_)))
-        .map(|c| Function::Compensation(c.name.clone()));
+    let steps = plan.steps.iter().map(|s| Function::Step(s.name.clone()));
+    let compensations = plan.compensations.values().map(|c| Function::Compensation(c.name.clone()));
     [Function::Api, Function::StreamProcessor].into_iter().chain(steps).chain(compensations).collect()
 }
 

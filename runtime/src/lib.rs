@@ -31,6 +31,7 @@ pub mod functions;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod order;
+pub mod secrets;
 pub mod steps;
 pub mod streams;
 pub mod telemetry;

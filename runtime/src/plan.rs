@@ -60,6 +60,17 @@ pub mod status {
 }
 
 impl Plan {
+    /// The environment variables every `http` step and compensation reads secrets from, sorted,
+    /// without duplicates (see [`HttpPlan::secret_env`]).
+    pub fn secret_env(&self) -> Vec<String> {
+        let steps = self.steps.iter().filter_map(|s| s.action.http());
+        let compensations = self.compensations.values().filter_map(|c| c.action.http());
+        let mut names: Vec<String> = steps.chain(compensations).flat_map(HttpPlan::secret_env).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The step with this name.
     pub fn step(&self, name: &str) -> Option<&StepPlan> {
         self.steps.iter().find(|s| s.name == name)
@@ -361,6 +372,14 @@ pub enum StepAction {
 }
 
 impl StepAction {
+    /// The HTTP call, for `http` steps.
+    pub fn http(&self) -> Option<&HttpPlan> {
+        match self {
+            StepAction::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+
     /// Whether the step is built in: it decides in process and its only lasting effects are the
     /// store effects it returns (nothing outside the store happens when it runs).
     pub fn is_builtin(&self) -> bool {
@@ -477,15 +496,76 @@ pub struct HandlerPlan {
     pub side_effects: bool,
 }
 
-/// An HTTP call-out.
+/// An HTTP call-out: the order and the step's context are sent as JSON (see `steps::http`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpPlan {
     /// URL called with the order as JSON.
     pub url: String,
-    /// HTTP method.
+    /// HTTP method (`POST` or `PUT`).
     pub method: String,
+    /// Extra request headers, in order. Values may reference secrets (`${env:NAME}`): the plan holds
+    /// the reference, never the value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HttpHeaderPlan>,
+    /// HMAC-SHA256 signing of each request, when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningPlan>,
+    /// Whether redirects are followed (at most 5); otherwise a 3xx answer is a terminal error.
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// Largest response body kept, in bytes; a larger 2xx body is a terminal error.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u32,
 }
+
+/// [`HttpPlan::max_response_bytes`] when the pipeline does not say.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u32 = 16 * 1024;
+
+fn default_max_response_bytes() -> u32 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+
+impl HttpPlan {
+    /// The names of the environment variables the call reads its secrets from (`${env:NAME}` in
+    /// header values and in the signing secret), sorted, without duplicates.
+    pub fn secret_env(&self) -> Vec<String> {
+        let templates =
+            self.headers.iter().map(|h| h.value.as_str()).chain(self.signing.iter().map(|s| s.secret.as_str()));
+        let mut names: Vec<String> = templates
+            .filter_map(|t| crate::secrets::references(t).ok())
+            .flatten()
+            .map(|r| r.name().to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// One request header of an [`HttpPlan`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpHeaderPlan {
+    /// Header name.
+    pub name: String,
+    /// Header value; may reference secrets (`${env:NAME}`).
+    pub value: String,
+}
+
+/// Request signing: header `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (the
+/// webhook convention of Stripe), so that the provider can check who sent the request and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningPlan {
+    /// The signing key: a secret reference (`${env:NAME}`).
+    pub secret: String,
+    /// The header carrying the signature.
+    pub header: String,
+}
+
+/// [`SigningPlan::header`] when the pipeline does not say.
+pub const DEFAULT_SIGNATURE_HEADER: &str = "X-Orchgen-Signature";
 
 /// A compensation: undoes the effect of a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -516,6 +596,14 @@ pub enum CompensationAction {
 }
 
 impl CompensationAction {
+    /// The HTTP call, for `http` compensations.
+    pub fn http(&self) -> Option<&HttpPlan> {
+        match self {
+            CompensationAction::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+
     /// The kind's name as written in pipeline files.
     pub fn kind(&self) -> &'static str {
         match self {

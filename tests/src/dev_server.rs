@@ -66,6 +66,12 @@ impl Dev {
         Dev { command, log: log_path(data_dir), start_timeout: START_TIMEOUT, settle_timeout: SETTLE_TIMEOUT }
     }
 
+    /// An environment variable of the `orchgen dev` process (e.g. a secret an `http` step reads).
+    pub fn env(mut self, key: &str, value: &str) -> Dev {
+        self.command.env(key, value);
+        self
+    }
+
     /// More arguments for `orchgen dev`.
     pub fn args<I, S>(mut self, args: I) -> Dev
     where

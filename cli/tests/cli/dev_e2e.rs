@@ -215,6 +215,79 @@ fn a_declined_card_cancels_the_order_and_releases_stock() {
     assert_eq!(server.stock("product-1"), (10, 0));
 }
 
+/// `scripts/example-provider --port 0` with the example's secrets; its port.
+struct ExampleProvider {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ExampleProvider {
+    fn start() -> ExampleProvider {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .arg(workspace_root().join("scripts/example-provider"))
+            .args(["--port", "0"])
+            .env("PAYMENTS_TOKEN", "tok_test")
+            .env("PAYMENTS_SIGNING_KEY", "whsec_test")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs scripts/example-provider");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a first line");
+        // Keep reading its request log, so that it never writes into a closed pipe.
+        thread::spawn(move || for _ in stdout.lines().map_while(Result::ok) {});
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the provider's first line: {line:?}"));
+        ExampleProvider { child, port }
+    }
+}
+
+impl Drop for ExampleProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_http_example_charges_and_notifies_through_the_example_provider() {
+    let dir = temp();
+    let provider = ExampleProvider::start();
+    let text = std::fs::read_to_string(workspace_root().join("pipelines/orders-http.yaml")).expect("the example");
+    let pipeline = dir.path().join("orders-http.yaml");
+    std::fs::write(&pipeline, text.replace("127.0.0.1:9000", &format!("127.0.0.1:{}", provider.port))).expect("write");
+    let server = dev(&pipeline, &dir.path().join("data"))
+        .env("PAYMENTS_TOKEN", "tok_test")
+        .env("PAYMENTS_SIGNING_KEY", "whsec_test")
+        .start();
+
+    let id = server.submit(&one_unit("product-1", "credit_card"));
+    let order = server.wait_terminal(&id);
+    assert_eq!(order["status"], "COMPLETED", "{order:#}");
+    let charge = &order["outputs"]["charge-payment"];
+    assert_eq!(charge["status"], "captured", "{order:#}");
+    assert_eq!(charge["amount_cents"], 1000, "one unit at $10.00: {order:#}");
+    assert!(charge["charge_id"].as_str().is_some_and(|c| c.starts_with("ch_")), "{order:#}");
+    assert!(order["outputs"]["notify"]["message_id"].as_str().is_some_and(|m| m.starts_with("msg_")), "{order:#}");
+
+    let id = server.submit(&one_unit("product-1", "declined_card"));
+    let declined = server.wait_terminal(&id);
+    assert_eq!(declined["status"], "CANCELLED", "{declined:#}");
+    assert_eq!(declined["failure"]["step"], "charge-payment", "{declined:#}");
+    assert_eq!(declined["failure"]["code"], "HTTP_402", "{declined:#}");
+    assert!(declined["failure"]["message"].as_str().is_some_and(|m| m.contains("card_declined")), "{declined:#}");
+    let steps: Vec<&str> =
+        declined["history"].as_array().expect("history").iter().filter_map(|h| h["step"].as_str()).collect();
+    assert!(steps.contains(&"release-inventory"), "{declined:#}");
+    assert!(!steps.contains(&"refund-payment"), "nothing was charged: {declined:#}");
+    assert_eq!(server.stock("product-1"), (99, 0), "one unit sold, the declined one released");
+}
+
 // ------------------------------------------------------------------------------------------------
 // HTTP behaviour
 // ------------------------------------------------------------------------------------------------

@@ -129,6 +129,8 @@ pub struct StackContext {
     pub stage_constraint: String,
     /// One S3-key parameter per function.
     pub code_keys: Vec<CodeKeyParameter>,
+    /// One NoEcho parameter per secret the `http` steps read (`${env:NAME}`).
+    pub secrets: Vec<CodeKeyParameter>,
 }
 
 /// A function's code key parameter.
@@ -170,6 +172,16 @@ impl StackContext {
                         "S3 key in ArtifactBucket of the zipped bootstrap of {} (glue binary `{}`)",
                         f.describe().replace('`', "'"),
                         f.name()
+                    ),
+                })
+                .collect(),
+            secrets: plan
+                .secret_env()
+                .iter()
+                .map(|env| CodeKeyParameter {
+                    id: names::secret_parameter(env),
+                    description: format!(
+                        "Secret read by http steps as ${{env:{env}}} (NoEcho: CloudFormation never shows it; `orchgen deploy` passes ${env} from its environment)"
                     ),
                 })
                 .collect(),

@@ -31,6 +31,12 @@ pub fn pascal(name: &str) -> String {
     out
 }
 
+/// The NoEcho stack parameter carrying the secret an `http` step reads as `${env:NAME}`:
+/// `PAYMENTS_TOKEN` → `SecretPaymentsToken`.
+pub fn secret_parameter(env: &str) -> String {
+    format!("Secret{}", pascal(&env.to_ascii_lowercase()))
+}
+
 /// The stem of every logical id about a function: `Api`, `StreamProcessor`, `StepChargePayment`,
 /// `CompensationRefundPayment`.
 pub fn function_stem(function: &Function) -> String {

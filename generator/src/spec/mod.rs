@@ -15,7 +15,7 @@ pub use monitoring::{AlarmsSpec, MonitoringSpec};
 pub use steps::{
     AddressField, ArchitectureSpec, BackoffJitter, ChannelSpec, CompensationKind, CompensationSpec, CountryCode,
     DeclineRuleSpec, DefaultsSpec, FunctionsSpec, HandlerSpec, HttpMethodSpec, OnFailureSpec, ProviderSpec, RetrySpec,
-    RulesSpec, StepKind, StepSpec, StreamSpec, execution_order, success_status,
+    RulesSpec, SigningSpec, StepKind, StepSpec, StreamSpec, execution_order, success_status,
 };
 pub use tables::{OrdersTableSpec, TableSpec, TablesSpec};
 

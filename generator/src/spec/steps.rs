@@ -113,6 +113,39 @@ pub struct StepSpec {
     /// `http` steps: the HTTP method (default `POST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethodSpec>,
+    /// `http` steps: request headers. Values may read secrets with `${env:NAME}` (never write a
+    /// secret itself here); `Content-Type`, `Idempotency-Key`, `Host` and `Content-Length` are set by orchgen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &http_headers_example())]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// `http` steps: sign each request with HMAC-SHA256 (`t=<unix seconds>,v1=<hex>` over `<t>.<body>`,
+    /// Stripe's webhook scheme) so that the service can check it came from this pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningSpec>,
+    /// `http` steps: follow redirects, at most 5 (default false: a 3xx answer fails the step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    /// `http` steps: largest response body kept as the step's output, in bytes, 1–262144 (default 16384);
+    /// a larger answer fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 262144))]
+    pub max_response_bytes: Option<u32>,
+}
+
+fn http_headers_example() -> std::collections::BTreeMap<String, String> {
+    [("Authorization".to_owned(), "Bearer ${env:PAYMENTS_TOKEN}".to_owned())].into()
+}
+
+/// How an `http` step or compensation signs its requests.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSpec {
+    /// The signing key, read from a secret: `${env:NAME}`.
+    #[schemars(example = &"${env:PAYMENTS_SIGNING_KEY}")]
+    pub secret: String,
+    /// The header carrying the signature (default `X-Orchgen-Signature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
 }
 
 /// Payment providers.
@@ -351,6 +384,26 @@ pub struct CompensationSpec {
     /// `http` compensations: the URL the order is sent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `http` compensations: the HTTP method (default `POST`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethodSpec>,
+    /// `http` compensations: request headers. Values may read secrets with `${env:NAME}` (never write a
+    /// secret itself here); `Content-Type`, `Idempotency-Key`, `Host` and `Content-Length` are set by orchgen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &http_headers_example())]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// `http` compensations: sign each request with HMAC-SHA256 (`t=<unix seconds>,v1=<hex>` over `<t>.<body>`,
+    /// Stripe's webhook scheme) so that the service can check it came from this pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningSpec>,
+    /// `http` compensations: follow redirects, at most 5 (default false: a 3xx answer fails the compensation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    /// `http` compensations: largest response body kept as the compensation's output, in bytes, 1–262144 (default 16384);
+    /// a larger answer fails the compensation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 262144))]
+    pub max_response_bytes: Option<u32>,
 }
 
 /// How the orders change stream feeds the stream processor (the event source mapping).

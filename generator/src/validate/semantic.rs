@@ -4,6 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use orchgen_runtime::secrets;
+use orchgen_runtime::steps::http::{RESERVED_HEADERS, UrlKind, check_url};
+
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::spec::{
@@ -145,7 +148,7 @@ impl Checker<'_> {
     fn kind_settings(&mut self) {
         for (i, step) in self.spec.steps.iter().enumerate() {
             let at = format!("/steps/{i}");
-            let present: [(&str, bool, &[StepKind]); 11] = [
+            let present: [(&str, bool, &[StepKind]); 15] = [
                 ("rules", step.rules.is_some(), &[StepKind::Validate]),
                 ("provider", step.provider.is_some(), &[StepKind::ChargePayment]),
                 ("currency", step.currency.is_some(), &[StepKind::ChargePayment]),
@@ -157,6 +160,10 @@ impl Checker<'_> {
                 ("handler", step.handler.is_some(), &[StepKind::Custom]),
                 ("url", step.url.is_some(), &[StepKind::Http]),
                 ("method", step.method.is_some(), &[StepKind::Http]),
+                ("headers", step.headers.is_some(), &[StepKind::Http]),
+                ("signing", step.signing.is_some(), &[StepKind::Http]),
+                ("follow_redirects", step.follow_redirects.is_some(), &[StepKind::Http]),
+                ("max_response_bytes", step.max_response_bytes.is_some(), &[StepKind::Http]),
             ];
             for (key, is_set, kinds) in present {
                 if is_set && !kinds.contains(&step.kind) {
@@ -199,7 +206,10 @@ impl Checker<'_> {
                         )
                         .with_help("add `url: https://…`"),
                     ),
-                    Some(url) => self.url(url, &format!("{at}/url")),
+                    Some(url) => {
+                        self.url(url, &format!("{at}/url"));
+                        self.http_settings(&at, step.headers.as_ref(), step.signing.as_ref());
+                    }
                 },
                 StepKind::ChargePayment => {
                     for (j, rule) in step.decline.iter().flatten().enumerate() {
@@ -249,20 +259,30 @@ impl Checker<'_> {
                     .with_help("remove `handler`, or change `kind` to `custom`"),
                 );
             }
-            if comp.url.is_some() && comp.kind != CompensationKind::Http {
-                self.out.push(
-                    Diagnostic::error(
-                        "orchgen::key-for-other-kind",
-                        format!(
-                            "`url` belongs to `http` compensations, but `{}` is `{}`",
-                            comp.name,
-                            comp_kind_name(comp.kind)
-                        ),
-                        self.key_span(&at, "url"),
-                        "only for `http` compensations",
-                    )
-                    .with_help("remove `url`, or change `kind` to `http`"),
-                );
+            let http_keys = [
+                ("url", comp.url.is_some()),
+                ("method", comp.method.is_some()),
+                ("headers", comp.headers.is_some()),
+                ("signing", comp.signing.is_some()),
+                ("follow_redirects", comp.follow_redirects.is_some()),
+                ("max_response_bytes", comp.max_response_bytes.is_some()),
+            ];
+            for (key, is_set) in http_keys {
+                if is_set && comp.kind != CompensationKind::Http {
+                    self.out.push(
+                        Diagnostic::error(
+                            "orchgen::key-for-other-kind",
+                            format!(
+                                "`{key}` belongs to `http` compensations, but `{}` is `{}`",
+                                comp.name,
+                                comp_kind_name(comp.kind)
+                            ),
+                            self.key_span(&at, key),
+                            "only for `http` compensations",
+                        )
+                        .with_help(format!("remove `{key}`, or change `kind` to `http`")),
+                    );
+                }
             }
             match (comp.kind, &comp.handler, &comp.url) {
                 (CompensationKind::Custom, None, _) => self.out.push(
@@ -284,7 +304,10 @@ impl Checker<'_> {
                     )
                     .with_help("add `url: https://…`"),
                 ),
-                (CompensationKind::Http, _, Some(url)) => self.url(url, &format!("{at}/url")),
+                (CompensationKind::Http, _, Some(url)) => {
+                    self.url(url, &format!("{at}/url"));
+                    self.http_settings(&at, comp.headers.as_ref(), comp.signing.as_ref());
+                }
                 _ => {}
             }
         }
@@ -304,20 +327,129 @@ impl Checker<'_> {
         }
     }
 
+    /// An `http` step's or compensation's URL: https, or plain http to this machine (a warning).
     fn url(&mut self, url: &str, pointer: &str) {
-        let ok = (url.starts_with("https://") || url.starts_with("http://"))
-            && url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'))
-            && !url.chars().any(char::is_whitespace);
-        if !ok {
+        if url.contains("${") {
             self.out.push(
                 Diagnostic::error(
-                    "orchgen::bad-url",
-                    format!("`{url}` is not an http(s) URL"),
+                    "orchgen::secret-in-url",
+                    format!("`{url}` reads a secret: URLs end up in logs, errors and the template"),
                     self.span(pointer),
-                    "not a URL",
+                    "a secret in a URL",
                 )
-                .with_help("write the full URL, e.g. `https://fraud.example.com/check`"),
+                .with_help("send the secret in a header instead: `headers: { Authorization: \"Bearer ${env:NAME}\" }`"),
             );
+            return;
+        }
+        match check_url(url) {
+            Ok(UrlKind::Https) => {}
+            Ok(UrlKind::LoopbackHttp) => self.out.push(
+                Diagnostic::warning(
+                    "orchgen::http-to-loopback",
+                    format!("`{url}` is plain http to this machine: fine for `orchgen dev`, unreachable once deployed"),
+                    self.span(pointer),
+                    "local development only",
+                )
+                .with_help("use the service's https URL before `orchgen deploy`"),
+            ),
+            Err(message) => self.out.push(
+                Diagnostic::error("orchgen::bad-url", message, self.span(pointer), "not a URL http steps can call")
+                    .with_help(
+                        "http steps call https URLs; plain http only to `localhost` or 127.0.0.1, for `orchgen dev`",
+                    ),
+            ),
+        }
+    }
+
+    /// An `http` step's or compensation's headers and signing.
+    fn http_settings(
+        &mut self,
+        at: &str,
+        headers: Option<&std::collections::BTreeMap<String, String>>,
+        signing: Option<&crate::spec::SigningSpec>,
+    ) {
+        for (name, value) in headers.into_iter().flatten() {
+            let key = self.key_span(&format!("{at}/headers"), name);
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.out.push(
+                    Diagnostic::error(
+                        "orchgen::bad-header",
+                        format!("`{name}` is not an HTTP header name"),
+                        key,
+                        "not a header name",
+                    )
+                    .with_help("use letters, digits and `-`, e.g. `X-Api-Version`"),
+                );
+            } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                self.out.push(
+                    Diagnostic::error(
+                        "orchgen::reserved-header",
+                        format!("orchgen sets `{name}` itself"),
+                        key,
+                        "set by orchgen",
+                    )
+                    .with_help(
+                        "remove it: the body is JSON and `Idempotency-Key` is the same for every attempt of the step",
+                    ),
+                );
+            }
+            self.secret_template(value, &format!("{at}/headers/{name}"), false);
+            if value.chars().any(|c| c.is_control()) {
+                self.out.push(Diagnostic::error(
+                    "orchgen::bad-header",
+                    format!("the value of header `{name}` holds a control character"),
+                    self.span(&format!("{at}/headers/{name}")),
+                    "not a header value",
+                ));
+            }
+        }
+        if let Some(signing) = signing {
+            self.secret_template(&signing.secret, &format!("{at}/signing/secret"), true);
+            if let Some(header) = &signing.header
+                && http::HeaderName::from_bytes(header.as_bytes()).is_err()
+            {
+                self.out.push(Diagnostic::error(
+                    "orchgen::bad-header",
+                    format!("`{header}` is not an HTTP header name"),
+                    self.span(&format!("{at}/signing/header")),
+                    "not a header name",
+                ));
+            }
+        }
+    }
+
+    /// A value that may read secrets; `required` when it must read one (a signing key).
+    fn secret_template(&mut self, value: &str, pointer: &str, required: bool) {
+        match secrets::references(value) {
+            Err(e) => self.out.push(
+                Diagnostic::error("orchgen::bad-secret", e.message, self.span(pointer), "not a secret reference")
+                    .with_help(e.help),
+            ),
+            Ok(refs) if refs.iter().any(|r| secrets::reserved_env(r.name()).is_some()) => {
+                for r in refs {
+                    if let Some(why) = secrets::reserved_env(r.name()) {
+                        self.out.push(
+                            Diagnostic::error(
+                                "orchgen::reserved-secret-name",
+                                format!("{r} cannot hold a secret: {why}"),
+                                self.span(pointer),
+                                "a reserved variable",
+                            )
+                            .with_help("name the variable after the service, e.g. `${env:PAYMENTS_TOKEN}`"),
+                        );
+                    }
+                }
+            }
+            Ok(refs) if required && refs.is_empty() => self.out.push(
+                Diagnostic::error(
+                    "orchgen::literal-secret",
+                    "a signing key written in the pipeline file is no secret",
+                    self.span(pointer),
+                    "the key itself",
+                )
+                .with_help("read it from the environment: `secret: ${env:SIGNING_KEY}`"),
+            ),
+            Ok(_) => {}
         }
     }
 

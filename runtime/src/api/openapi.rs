@@ -20,6 +20,9 @@ pub fn openapi(plan: &Plan) -> Value {
     let order = generator.subschema_for::<OrderView>().to_value();
     let list = generator.subschema_for::<ListBody>().to_value();
     let error = generator.subschema_for::<ErrorBody>().to_value();
+    let calls = http_calls(plan);
+    let step_request =
+        (!calls.is_empty()).then(|| generator.subschema_for::<crate::steps::http::HttpStepRequest>().to_value());
     let mut schemas = generator.take_definitions(true);
     apply_limits(&mut schemas, plan);
 
@@ -47,7 +50,7 @@ pub fn openapi(plan: &Plan) -> Value {
 
     let mut paths = Map::new();
     for route in &plan.api.routes {
-        let operation = match route.action {
+        let mut operation = match route.action {
             RouteAction::Create => json!({
                 "operationId": "createOrder",
                 "summary": "Submit an order",
@@ -98,6 +101,9 @@ pub fn openapi(plan: &Plan) -> Value {
                 }))),
             }),
         };
+        if let (RouteAction::Create, Some(request)) = (&route.action, &step_request) {
+            operation["callbacks"] = callbacks(&calls, request);
+        }
         let item = paths.entry(route.path.clone()).or_insert_with(|| json!({}));
         if let Value::Object(item) = item {
             item.insert(route.method.to_ascii_lowercase(), operation);
@@ -130,6 +136,29 @@ pub fn openapi(plan: &Plan) -> Value {
         }
     }
     doc
+}
+
+/// The `http` steps and compensations: (name, method, URL).
+fn http_calls(plan: &Plan) -> Vec<(String, String, String)> {
+    let steps = plan.steps.iter().filter_map(|s| s.action.http().map(|h| (s.name.clone(), h)));
+    let compensations = plan.compensations.values().filter_map(|c| c.action.http().map(|h| (c.name.clone(), h)));
+    steps.chain(compensations).map(|(name, h)| (name, h.method.to_ascii_lowercase(), h.url.clone())).collect()
+}
+
+/// What the pipeline sends after accepting an order: one OpenAPI callback per `http` step and
+/// compensation, its body an `HttpStepRequest`.
+fn callbacks(calls: &[(String, String, String)], request: &Value) -> Value {
+    let mut out = Map::new();
+    for (name, method, url) in calls {
+        let operation = json!({
+            "summary": format!("`{name}`: the order sent to the service"),
+            "description": "Sent with `Idempotency-Key` (the same for every attempt of this step of this order) and, when the step signs, `X-Orchgen-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`. A 2xx JSON answer is kept as `outputs.<step>`; 408, 425, 429 and 5xx are retried; other 4xx fail the step.",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": request } } },
+            "responses": { "2XX": { "description": "Done; a JSON body becomes the step's output." } },
+        });
+        out.insert(name.clone(), json!({ url: { method: operation } }));
+    }
+    Value::Object(out)
 }
 
 fn json_map(v: Value) -> Map<String, Value> {

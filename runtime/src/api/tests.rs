@@ -684,6 +684,37 @@ fn openapi_describes_the_plan() {
 }
 
 #[test]
+fn openapi_describes_what_http_steps_send_as_callbacks_of_create() {
+    let plan = plan();
+    assert!(openapi(&plan)["paths"]["/orders"]["post"].get("callbacks").is_none(), "no http step, no callback");
+    let mut with_http = plan.clone();
+    let mut step = with_http.steps[0].clone();
+    step.name = "screen".to_owned();
+    step.action = crate::plan::StepAction::Http(crate::plan::HttpPlan {
+        url: "https://fraud.example.com/check".to_owned(),
+        method: "PUT".to_owned(),
+        headers: Vec::new(),
+        signing: None,
+        follow_redirects: false,
+        max_response_bytes: crate::plan::DEFAULT_MAX_RESPONSE_BYTES,
+    });
+    with_http.steps.insert(1, step);
+    let doc = openapi(&with_http);
+    let call = &doc["paths"]["/orders"]["post"]["callbacks"]["screen"]["https://fraud.example.com/check"]["put"];
+    assert_eq!(
+        call["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/HttpStepRequest"
+    );
+    let request = &doc["components"]["schemas"]["HttpStepRequest"];
+    assert_eq!(request["required"], json!(["order", "context"]));
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        assert!(doc.pointer(r.strip_prefix('#').unwrap()).is_some(), "dangling $ref {r}");
+    }
+}
+
+#[test]
 fn request_hash_ignores_formatting() {
     let a: crate::order::OrderRequest = serde_json::from_value(seed()).unwrap();
     let b: crate::order::OrderRequest = serde_json::from_str(&serde_json::to_string_pretty(&seed()).unwrap()).unwrap();

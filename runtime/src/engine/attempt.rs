@@ -86,15 +86,25 @@ impl Run<'_> {
             });
             if !retry {
                 let result = result.map_err(|e| match e {
-                    StepError::Retryable { code, message } if max_attempts > 1 => {
-                        StepError::Retryable { code, message: format!("{message} (after {max_attempts} attempts)") }
+                    StepError::Retryable { code, message, retry_after_ms } if max_attempts > 1 => {
+                        StepError::Retryable {
+                            code,
+                            message: format!("{message} (after {max_attempts} attempts)"),
+                            retry_after_ms,
+                        }
                     }
                     e => e,
                 });
                 return Attempts { result, history, span };
             }
             bump(&self.metrics.step_retries);
-            tokio::time::sleep(Duration::from_millis(jittered(self.retry, attempt))).await;
+            // A service's own `Retry-After` is honoured up to the step's time limit.
+            let asked = result
+                .as_ref()
+                .err()
+                .and_then(StepError::retry_after)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(self.timeout_ms));
+            tokio::time::sleep(Duration::from_millis(jittered(self.retry, attempt).max(asked))).await;
             attempt += 1;
         }
     }

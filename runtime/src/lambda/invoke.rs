@@ -194,7 +194,7 @@ impl StepHandler for LambdaStepHandler {
 }
 
 /// A registry in which every step and compensation of the plan runs through `handler` (custom
-/// ones included); `http` ones keep the runtime's own handling.
+/// and `http` ones included: each runs in its own function, which holds its secrets).
 pub fn invoker_registry(plan: &Plan, handler: Arc<LambdaStepHandler>) -> Registry {
     let handler: Arc<dyn StepHandler> = handler;
     let mut registry = Registry::uniform(handler.clone());

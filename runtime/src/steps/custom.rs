@@ -6,8 +6,8 @@
 //! (`Order::outputs[step]`), and [`FnStep`] makes one of an `async fn`. A custom step that must
 //! change other tables returns [`Effect`]s, so it implements [`StepHandler`] directly.
 //!
-//! Also here: the stand-ins the registry uses when a handler cannot run — [`NotRegistered`]
-//! (`HANDLER_NOT_REGISTERED`) and [`HttpNotSupported`] (`NOT_SUPPORTED`).
+//! Also here: [`NotRegistered`], the stand-in the registry uses for a function nobody registered
+//! (`HANDLER_NOT_REGISTERED`).
 //!
 //! No feature needed.
 //!
@@ -99,28 +99,6 @@ impl StepHandler for NotRegistered {
                 input.name(),
                 self.function,
                 self.function
-            ),
-        ))
-    }
-}
-
-/// Stand-in for `http` steps and compensations, which this runtime does not run yet: a terminal
-/// `NOT_SUPPORTED`.
-#[derive(Debug, Clone)]
-pub struct HttpNotSupported {
-    /// The URL the plan names.
-    pub url: String,
-}
-
-#[async_trait]
-impl StepHandler for HttpNotSupported {
-    async fn call(&self, _plan: &Plan, input: StepInput) -> Result<StepOutput, StepError> {
-        Err(StepError::terminal(
-            "NOT_SUPPORTED",
-            format!(
-                "`{}` is an http step ({}): http steps are not supported by this runtime yet; use a custom step",
-                input.name(),
-                self.url
             ),
         ))
     }

@@ -12,6 +12,7 @@
 pub mod charge;
 pub mod custom;
 pub mod fulfil;
+pub mod http;
 pub mod notify;
 pub mod refund;
 pub mod registry;
@@ -70,6 +71,11 @@ pub enum StepError {
         code: String,
         /// Explanation.
         message: String,
+        /// The least wait before the next attempt that the failing service asked for (an HTTP
+        /// `Retry-After`), in milliseconds; the engine waits the longer of it (bounded by the
+        /// step's timeout) and the retry policy's delay.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// Another attempt would fail the same way (a declined card, an invalid order).
     #[error("{code}: {message}")]
@@ -87,7 +93,28 @@ pub enum StepError {
 impl StepError {
     /// A retryable error.
     pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> StepError {
-        StepError::Retryable { code: code.into(), message: message.into() }
+        StepError::Retryable { code: code.into(), message: message.into(), retry_after_ms: None }
+    }
+
+    /// A retryable error after which the next attempt should wait at least `after`.
+    pub fn retryable_after(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        after: std::time::Duration,
+    ) -> StepError {
+        StepError::Retryable {
+            code: code.into(),
+            message: message.into(),
+            retry_after_ms: Some(u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// The least wait before the next attempt the failing service asked for, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            StepError::Retryable { retry_after_ms, .. } => retry_after_ms.map(std::time::Duration::from_millis),
+            StepError::Terminal { .. } => None,
+        }
     }
 
     /// A terminal error.

@@ -1,6 +1,6 @@
 //! Which handler runs a plan's step or compensation: the built-in of its kind, the user's handler
-//! registered under a `custom` step's function path, or a stand-in that fails terminally
-//! (`HANDLER_NOT_REGISTERED`, `NOT_SUPPORTED` for `http`).
+//! registered under a `custom` step's function path ([`NotRegistered`], a terminal
+//! `HANDLER_NOT_REGISTERED`, when nobody registered it), or the runtime's [`HttpStep`] for `http`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,8 +9,9 @@ use crate::plan::{CompensationAction, CompensationPlan, StepAction, StepPlan};
 
 use super::StepHandler;
 use super::charge::ChargePayment;
-use super::custom::{HttpNotSupported, NotRegistered};
+use super::custom::NotRegistered;
 use super::fulfil::Fulfil;
+use super::http::HttpStep;
 use super::notify::Notify;
 use super::refund::RefundPayment;
 use super::release::ReleaseInventory;
@@ -27,6 +28,7 @@ pub struct Registry {
     refund: Arc<dyn StepHandler>,
     fulfil: Arc<dyn StepHandler>,
     notify: Arc<dyn StepHandler>,
+    http: Arc<dyn StepHandler>,
     custom: HashMap<String, Arc<dyn StepHandler>>,
 }
 
@@ -40,6 +42,7 @@ impl Default for Registry {
             refund: Arc::new(RefundPayment),
             fulfil: Arc::new(Fulfil),
             notify: Arc::new(Notify),
+            http: Arc::new(HttpStep::new()),
             custom: HashMap::new(),
         }
     }
@@ -59,9 +62,9 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry in which every built-in kind runs `handler` (custom functions still go through
-    /// [`Registry::register`]): e.g. a handler that runs each step in its own Lambda function.
-    /// `http` steps keep their stand-in.
+    /// A registry in which every built-in kind and every `http` step runs `handler` (custom
+    /// functions still go through [`Registry::register`]): e.g. a handler that runs each step in
+    /// its own Lambda function.
     pub fn uniform(handler: Arc<dyn StepHandler>) -> Registry {
         Registry {
             validate: handler.clone(),
@@ -70,7 +73,8 @@ impl Registry {
             charge: handler.clone(),
             refund: handler.clone(),
             fulfil: handler.clone(),
-            notify: handler,
+            notify: handler.clone(),
+            http: handler,
             custom: HashMap::new(),
         }
     }
@@ -94,7 +98,7 @@ impl Registry {
             StepAction::Fulfil(_) => self.fulfil.clone(),
             StepAction::Notify(_) => self.notify.clone(),
             StepAction::Custom(handler) => self.custom_handler(&handler.function),
-            StepAction::Http(http) => Arc::new(HttpNotSupported { url: http.url.clone() }),
+            StepAction::Http(_) => self.http.clone(),
         }
     }
 
@@ -104,7 +108,7 @@ impl Registry {
             CompensationAction::ReleaseInventory => self.release.clone(),
             CompensationAction::RefundPayment => self.refund.clone(),
             CompensationAction::Custom(handler) => self.custom_handler(&handler.function),
-            CompensationAction::Http(http) => Arc::new(HttpNotSupported { url: http.url.clone() }),
+            CompensationAction::Http(_) => self.http.clone(),
         }
     }
 

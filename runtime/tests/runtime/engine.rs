@@ -12,8 +12,7 @@ use orchgen_runtime::dead_letter::{self, RETRIES_EXHAUSTED};
 use orchgen_runtime::engine::{COMPENSATION_FAILED, Processor, ProcessorConfig};
 use orchgen_runtime::order::{Address, Customer, Item, Order, Outcome, transition_allowed};
 use orchgen_runtime::plan::{
-    CompensationAction, CompensationPlan, HandlerPlan, HttpPlan, Jitter, OnFailure, Plan, RetryPlan, StepAction,
-    StepPlan, status,
+    CompensationAction, CompensationPlan, HandlerPlan, Jitter, OnFailure, Plan, RetryPlan, StepAction, StepPlan, status,
 };
 use orchgen_runtime::steps::{CustomContext, CustomStep, StepError, StepHandler, StepInput, StepOutput};
 use orchgen_runtime::store::memory::MemoryStore;
@@ -36,7 +35,7 @@ fn fast(retry: &mut RetryPlan) {
 }
 
 /// The reference plan with 1–4 ms retry delays.
-fn plan() -> Plan {
+pub(crate) fn plan() -> Plan {
     let mut plan = Plan::from_json(PLAN_JSON).expect("the fixture plan reads");
     for step in &mut plan.steps {
         fast(&mut step.retry);
@@ -57,7 +56,13 @@ fn handler(function: &str) -> HandlerPlan {
 }
 
 /// Inserts a custom step at `at`, with the compensations of the steps before it (newest first).
-fn insert_custom<'p>(plan: &'p mut Plan, at: usize, name: &str, function: &str, step_status: &str) -> &'p mut StepPlan {
+pub(crate) fn insert_custom<'p>(
+    plan: &'p mut Plan,
+    at: usize,
+    name: &str,
+    function: &str,
+    step_status: &str,
+) -> &'p mut StepPlan {
     let compensate_on_failure = plan.steps[..at].iter().rev().filter_map(|s| s.compensation.clone()).collect();
     plan.steps.insert(
         at,
@@ -81,12 +86,12 @@ fn insert_custom<'p>(plan: &'p mut Plan, at: usize, name: &str, function: &str, 
     &mut plan.steps[at]
 }
 
-fn index_of(plan: &Plan, step: &str) -> usize {
+pub(crate) fn index_of(plan: &Plan, step: &str) -> usize {
     plan.step_index(step).expect("the step exists")
 }
 
 /// A valid order of `items` (product, quantity, unit price) for the reference plan.
-fn new_order(items: &[(&str, i64, f64)]) -> Order {
+pub(crate) fn new_order(items: &[(&str, i64, f64)]) -> Order {
     let now = "2024-05-01T12:00:00.000Z".to_owned();
     Order {
         order_id: ulid::Ulid::new().to_string(),
@@ -132,15 +137,15 @@ fn stock(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
 }
 
 /// A store, an engine (built by `setup` before it is shared) and a sequential driver of the feed.
-struct Harness {
-    store: Arc<MemoryStore>,
-    engine: Arc<Engine>,
+pub(crate) struct Harness {
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) engine: Arc<Engine>,
     after: Option<String>,
     delivered: Vec<ChangeRecord>,
 }
 
 impl Harness {
-    async fn new(plan: Plan, inventory: &[(&str, u64)], setup: impl FnOnce(&mut Engine)) -> Harness {
+    pub(crate) async fn new(plan: Plan, inventory: &[(&str, u64)], setup: impl FnOnce(&mut Engine)) -> Harness {
         let store = Arc::new(MemoryStore::new());
         store.seed_inventory(&stock(inventory)).await.expect("seed");
         let mut engine = Engine::new(Arc::new(plan), store.clone());
@@ -148,13 +153,13 @@ impl Harness {
         Harness { store, engine: Arc::new(engine), after: None, delivered: Vec::new() }
     }
 
-    async fn submit(&self, order: &Order) {
+    pub(crate) async fn submit(&self, order: &Order) {
         let created = self.store.create_order(order, None).await.expect("create");
         assert_eq!(created, Created::New);
     }
 
     /// Processes every record of the feed, in order, until no new record appears.
-    async fn drain(&mut self) {
+    pub(crate) async fn drain(&mut self) {
         loop {
             let records = self.store.read_changes(self.after.as_deref(), 1_000).await.expect("read");
             if records.is_empty() {
@@ -169,22 +174,22 @@ impl Harness {
     }
 
     /// Submits `order`, processes the feed until it is quiet, and returns the order as it ended.
-    async fn run(&mut self, order: &Order) -> Order {
+    pub(crate) async fn run(&mut self, order: &Order) -> Order {
         self.submit(order).await;
         self.drain().await;
         self.order(&order.order_id).await
     }
 
-    async fn order(&self, order_id: &str) -> Order {
+    pub(crate) async fn order(&self, order_id: &str) -> Order {
         self.store.get_order(order_id).await.expect("get").expect("the order exists")
     }
 
-    async fn stock(&self, product_id: &str) -> Stock {
+    pub(crate) async fn stock(&self, product_id: &str) -> Stock {
         self.store.inventory().await.expect("inventory").get(product_id).copied().expect("the product exists")
     }
 
     /// The statuses the order went through, from the feed.
-    fn statuses(&self, order_id: &str) -> Vec<String> {
+    pub(crate) fn statuses(&self, order_id: &str) -> Vec<String> {
         self.delivered
             .iter()
             .filter(|r| r.order_id == order_id)
@@ -193,7 +198,7 @@ impl Harness {
     }
 }
 
-fn outcomes(order: &Order, step: &str) -> Vec<Outcome> {
+pub(crate) fn outcomes(order: &Order, step: &str) -> Vec<Outcome> {
     order.history.iter().filter(|h| h.step == step).map(|h| h.outcome).collect()
 }
 
@@ -522,21 +527,6 @@ async fn an_unregistered_custom_step_fails_with_handler_not_registered() {
     assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
 }
 
-#[tokio::test]
-async fn http_steps_are_not_supported_yet() {
-    let mut plan = plan();
-    let step = insert_custom(&mut plan, 1, "call-crm", "unused", "CRM_CALLED");
-    step.action =
-        StepAction::Http(HttpPlan { url: "https://crm.invalid/orders".to_owned(), method: "POST".to_owned() });
-    let mut h = Harness::new(plan, &[("product-1", 10)], |_| {}).await;
-    let order = new_order(&[("product-1", 1, 5.0)]);
-    h.submit(&order).await;
-    h.drain().await;
-    let failed = h.order(&order.order_id).await;
-    assert_eq!(failed.status, status::FAILED, "nothing to undo after validate");
-    assert_eq!(failed.failure.expect("a failure").code, "NOT_SUPPORTED");
-}
-
 /// Runs an order through a plan with a custom step after payment whose handler is `step`, and
 /// returns it with the harness.
 async fn with_step_after_payment(step: impl StepHandler, timeout_ms: u64) -> (Harness, Order) {
@@ -755,7 +745,7 @@ async fn compensations_of_steps_that_did_not_succeed_are_skipped() {
 
 /// Processes the feed delivering every record twice, and every older record again after each new
 /// one.
-async fn drain_with_duplicates(h: &mut Harness) {
+pub(crate) async fn drain_with_duplicates(h: &mut Harness) {
     loop {
         let records = h.store.read_changes(h.after.as_deref(), 1_000).await.expect("read");
         if records.is_empty() {

@@ -246,3 +246,51 @@ fn step_inputs_round_trip_through_json() {
     assert_eq!(input.attempt, 1);
     assert_eq!(serde_json::to_value(&input).expect("serialises")["step"], req["step"]);
 }
+
+/// The reference plan with an `http` step `screen` after validate, calling `url`.
+fn plan_with_http(url: &str) -> Arc<Plan> {
+    let mut plan = (*plan()).clone();
+    let mut step = plan.step("validate").expect("validate").clone();
+    step.name = "screen".to_owned();
+    step.status = "SCREENED".to_owned();
+    step.action = StepAction::Http(orchgen_runtime::plan::HttpPlan {
+        url: url.to_owned(),
+        method: "POST".to_owned(),
+        headers: Vec::new(),
+        signing: None,
+        follow_redirects: false,
+        max_response_bytes: orchgen_runtime::plan::DEFAULT_MAX_RESPONSE_BYTES,
+    });
+    plan.steps.insert(1, step);
+    Arc::new(plan)
+}
+
+/// A provider on a loopback port: `/ok` answers `{"approved": true}`, `/busy` 429 with `Retry-After: 2`.
+async fn provider() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::post;
+    let app = axum::Router::new().route("/ok", post(|| async { axum::Json(json!({ "approved": true })) })).route(
+        "/busy",
+        post(|| async { (axum::http::StatusCode::TOO_MANY_REQUESTS, [("retry-after", "2")], "slow down") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    (base, tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") }))
+}
+
+#[tokio::test]
+async fn an_http_step_function_calls_the_service_with_no_handler_registered() {
+    let (base, server) = provider().await;
+    let plan = plan_with_http(&format!("{base}/ok"));
+    let f = function(&plan, Function::step("screen"));
+    let out = answer(&f, request(&plan, "screen", None, order("GB", "credit_card"))).await;
+    assert_eq!(out["ok"]["output"], json!({ "approved": true }), "{out}");
+
+    // What the service asks for crosses the function's answer: the processor waits that long.
+    let plan = plan_with_http(&format!("{base}/busy"));
+    let f = function(&plan, Function::step("screen"));
+    let out = answer(&f, request(&plan, "screen", None, order("GB", "credit_card"))).await;
+    assert_eq!(out["error"]["class"], "retryable", "{out}");
+    assert_eq!(out["error"]["code"], "HTTP_429");
+    assert_eq!(out["error"]["retry_after_ms"], 2000);
+    server.abort();
+}

@@ -108,7 +108,7 @@ fn a_custom_step_binary_registers_the_users_function_from_its_crate() {
 }
 
 #[test]
-fn http_steps_get_no_function_of_their_own() {
+fn http_steps_and_compensations_get_a_function_that_runs_the_runtimes_http_call() {
     let plan = plan_of(&workspace_root().join("tests/corpus/valid/http-step.yaml"));
     let glue = files(&plan, &in_tree()).expect("the glue renders");
     let bins: Vec<String> =
@@ -117,12 +117,17 @@ fn http_steps_get_no_function_of_their_own() {
         bins,
         [
             "api.rs",
+            "compensation-recall-order.rs",
             "compensation-release-inventory.rs",
             "step-reserve-inventory.rs",
             "step-validate.rs",
+            "step-warehouse.rs",
             "stream-processor.rs"
         ]
     );
+    let warehouse = text(&glue, "src/bin/step-warehouse.rs");
+    assert!(warehouse.contains(r#"Function::step("warehouse")"#), "{warehouse}");
+    assert!(!warehouse.contains("register("), "no user handler: the runtime makes the call\n{warehouse}");
 }
 
 #[test]

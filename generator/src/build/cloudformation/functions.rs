@@ -177,6 +177,25 @@ impl FunctionContext {
             }
             Function::Step(_) | Function::Compensation(_) => {}
         }
+        let http = match function {
+            Function::Step(name) => plan.step(name).and_then(|s| s.action.http()),
+            Function::Compensation(name) => plan.compensations.get(name).and_then(|c| c.action.http()),
+            Function::Api | Function::StreamProcessor => None,
+        };
+        let secrets = http.map(|h| h.secret_env()).unwrap_or_default();
+        for env in &secrets {
+            if plan
+                .secret_env()
+                .iter()
+                .any(|other| other != env && names::secret_parameter(other) == names::secret_parameter(env))
+            {
+                return Err(CfnError::Unsupported(format!(
+                    "the secrets ${{env:{env}}} and another one map to the same stack parameter {}: rename one",
+                    names::secret_parameter(env)
+                )));
+            }
+            environment.push(EnvVar { name: env.clone(), value: reference(&names::secret_parameter(env)) });
+        }
         let mut checkov_skips = vec![
             CheckovSkip::new(
                 "CKV_AWS_116",
@@ -194,11 +213,19 @@ impl FunctionContext {
             ),
             CheckovSkip::new(
                 "CKV_AWS_117",
-                "calls only AWS service endpoints (DynamoDB, Lambda, CloudWatch, X-Ray) with IAM over TLS; there is no VPC resource to reach",
+                if http.is_some() {
+                    "calls the service the pipeline names over the internet (https) and AWS endpoints with IAM over TLS; there is no VPC resource to reach"
+                } else {
+                    "calls only AWS service endpoints (DynamoDB, Lambda, CloudWatch, X-Ray) with IAM over TLS; there is no VPC resource to reach"
+                },
             ),
             CheckovSkip::new(
                 "CKV_AWS_173",
-                "the variables hold only resource names, the stage and the log level (no secrets); Lambda encrypts them at rest with its service key",
+                if secrets.is_empty() {
+                    "the variables hold only resource names, the stage and the log level (no secrets); Lambda encrypts them at rest with its service key"
+                } else {
+                    "the http step's secrets arrive through NoEcho stack parameters; Lambda encrypts its variables at rest with its service key, and only this function's role and the account's administrators can read its configuration"
+                },
             ),
         ];
         checkov_skips.push(CheckovSkip::new(
