@@ -296,6 +296,14 @@ async fn serve(
     for function in engine.unregistered_handlers() {
         tracing::warn!(%function, "no handler is registered for this custom step: it will fail with HANDLER_NOT_REGISTERED");
     }
+    for variable in plan.secret_env() {
+        if std::env::var_os(&variable).is_none() {
+            tracing::warn!(
+                %variable,
+                "an http step reads the secret ${{env:{variable}}}, which is not set: it will fail with SECRET_MISSING"
+            );
+        }
+    }
     match engine.seed_local_inventory().await {
         Ok(added) => tracing::info!(added, "inventory seeded from local.inventory (existing stock untouched)"),
         Err(e) => {
