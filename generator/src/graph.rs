@@ -3,11 +3,13 @@
 //! [`Graph::from_plan`] reads the resolved [`Plan`] into nodes and edges that follow what the runtime
 //! engine does (`runtime/src/engine/step.rs` and `compensate.rs`):
 //! - a step's success moves the order to the next step, after the last one to `COMPLETED`;
-//! - a terminal failure of a `validate` step with nothing to undo (and `on_failure` other than
-//!   `continue`) rejects the order (`REJECTED`);
-//! - `continue` goes on with the next step; `fail`, or `compensate` with nothing to undo, ends the order
-//!   `FAILED`;
-//! - `compensate` runs the step's `compensate_on_failure` list, newest first, then `CANCELLED`; a
+//! - a refusal by a step that can refuse (`validate`, `reserve_inventory`, `charge_payment` with
+//!   `decline` rules, `custom`, `http`) with nothing to undo (and `on_failure` other than `continue`)
+//!   rejects the order (`REJECTED`); a `validate` step can do nothing else;
+//! - `continue` goes on with the next step; a fault with `fail`, or with `compensate` and nothing to
+//!   undo, ends the order `FAILED`;
+//! - `compensate` runs the step's `compensate_on_failure` list, newest first, then `CANCELLED` (after a
+//!   refusal; after a fault the order ends `FAILED`, drawn as the compensations' failure edges); a
 //!   compensation that fails terminally ends the order `FAILED`;
 //! - a step's `compensation` (which compensation undoes it) is a link of its own kind.
 //!
@@ -19,7 +21,7 @@ pub mod svg;
 
 use std::fmt::Write;
 
-use orchgen_runtime::plan::{OnFailure, Plan, RetryPlan, RouteAction, StepAction, status};
+use orchgen_runtime::plan::{OnFailure, Plan, RetryPlan, RouteAction, StepAction, StepPlan, status};
 
 /// Output formats of `orchgen graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,9 +209,10 @@ impl Graph {
                 lines: vec![c.name.clone(), kind, settings(&c.retry, c.timeout_ms)],
             });
         }
-        let has_validate = plan.steps.iter().any(|s| matches!(s.action, StepAction::Validate(_)));
+        let rejects =
+            |s: &StepPlan| can_refuse(s) && s.compensate_on_failure.is_empty() && s.on_failure != OnFailure::Continue;
         let mut terminals = vec![status::COMPLETED, status::FAILED, status::CANCELLED];
-        if has_validate {
+        if plan.steps.iter().any(rejects) {
             terminals.push(status::REJECTED);
         }
         for t in terminals {
@@ -229,12 +232,11 @@ impl Graph {
             let id = step_id(i);
             add(&id, &after(i), EdgeKind::Success);
             let chain: Vec<String> = step.compensate_on_failure.iter().filter_map(|c| comp_id(c)).collect();
-            let rejects = matches!(step.action, StepAction::Validate(_))
-                && step.compensate_on_failure.is_empty()
-                && step.on_failure != OnFailure::Continue;
-            if rejects {
+            if rejects(step) {
                 add(&id, status::REJECTED, EdgeKind::Rejected);
-            } else {
+            }
+            let only_refuses = matches!(step.action, StepAction::Validate(_));
+            if !(rejects(step) && only_refuses) {
                 match step.on_failure {
                     OnFailure::Continue => add(&id, &after(i), EdgeKind::Continue),
                     OnFailure::Compensate if !chain.is_empty() => {
@@ -391,6 +393,15 @@ impl Graph {
     /// The graph as a self-contained SVG image (see [`svg`] for the layout).
     pub fn to_svg(&self, name: &str) -> String {
         svg::render(self, name)
+    }
+}
+
+/// Whether a step of this kind can refuse an order (`StepError::Rejected`).
+fn can_refuse(step: &StepPlan) -> bool {
+    match &step.action {
+        StepAction::Validate(_) | StepAction::ReserveInventory | StepAction::Custom(_) | StepAction::Http(_) => true,
+        StepAction::ChargePayment(payment) => !payment.decline.is_empty(),
+        StepAction::Fulfil(_) | StepAction::Notify(_) => false,
     }
 }
 

@@ -197,6 +197,10 @@ pub fn transition_allowed(plan: &Plan, from: &str, to: &str) -> bool {
 /// Why an order did not complete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
+    /// Whether a step refused the order (`refusal`: the order ends `REJECTED`, or `CANCELLED` after
+    /// its compensations) or something broke (`fault`: it ends `FAILED`).
+    #[serde(default)]
+    pub kind: FailureKind,
     /// The step that failed.
     pub step: String,
     /// Machine-readable code, e.g. `OUT_OF_STOCK`, `CARD_DECLINED`, `VALIDATION_FAILED`.
@@ -206,6 +210,19 @@ pub struct Failure {
     /// Field-level reasons (validation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
+}
+
+/// The two kinds of [`Failure`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A step decided the order does not go on: invalid, out of stock, payment declined, a
+    /// service's refusal.
+    Refusal,
+    /// Something broke: retries exhausted, a timeout, a panic, a service unreachable or
+    /// misconfigured, a compensation that could not run.
+    #[default]
+    Fault,
 }
 
 /// One invalid field of a request or an order.

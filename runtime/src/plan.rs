@@ -49,13 +49,16 @@ pub mod status {
     pub const RECEIVED: &str = "RECEIVED";
     /// Every step succeeded.
     pub const COMPLETED: &str = "COMPLETED";
-    /// The order was rejected by a validation step; nothing was done.
+    /// A step refused the order (invalid, out of stock, payment declined, a service's refusal) and
+    /// there was nothing to undo.
     pub const REJECTED: &str = "REJECTED";
-    /// A step failed terminally and the pipeline says `fail`: no compensation ran.
+    /// Something broke (retries exhausted, a timeout, a panic, a service unreachable or
+    /// misconfigured, a compensation that could not run); the compensations of the completed steps
+    /// ran first when the step's policy is `compensate`.
     pub const FAILED: &str = "FAILED";
     /// A step failed terminally; the compensations of the completed steps are running.
     pub const COMPENSATING: &str = "COMPENSATING";
-    /// Compensations finished after a terminal failure.
+    /// A step refused the order and the compensations of the completed steps ran.
     pub const CANCELLED: &str = "CANCELLED";
 }
 
@@ -695,7 +698,7 @@ pub struct AlarmsPlan {
     pub api_5xx_percent: f64,
     /// API p99 latency, in milliseconds, that raises an alarm.
     pub api_p99_latency_ms: u64,
-    /// Failed or cancelled orders, in percent of orders, that raise an alarm.
+    /// `FAILED` orders (faults, not refusals), in percent of the orders that finished, that raise an alarm.
     pub failed_orders_percent: f64,
 }
 

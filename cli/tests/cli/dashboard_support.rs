@@ -50,7 +50,7 @@ pub struct Mix {
     pub completing: usize,
     /// Orders paid with `declined_card` (CANCELLED after releasing their stock).
     pub declined: usize,
-    /// Orders of a product with no stock (FAILED, OUT_OF_STOCK).
+    /// Orders of a product with no stock (REJECTED, OUT_OF_STOCK: nothing to undo).
     pub out_of_stock: usize,
     /// Orders to a country the pipeline does not ship to (REJECTED by validate).
     pub rejected: usize,

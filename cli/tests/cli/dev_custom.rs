@@ -61,14 +61,16 @@ fn a_custom_step_runs_in_its_place_and_its_terminal_error_compensates() {
     assert_eq!(history_of(&order, "charge-payment")[0]["outcome"], "succeeded", "{order:#}");
     assert_eq!(server.stock("product-1"), (98, 0));
 
-    // A terminal error from the custom step: not retried, the reservation released, CANCELLED.
+    // A refusal from the custom step (`StepError::reject`): not retried, the reservation released,
+    // CANCELLED.
     let id = server.submit(&order_for("blocked-7"));
     let order = server.wait_terminal(&id);
     assert_eq!(order["status"], "CANCELLED", "{order:#}");
     assert_eq!(order["failure"]["code"], "LOYALTY_BLOCKED", "{order:#}");
+    assert_eq!(order["failure"]["kind"], "refusal", "{order:#}");
     assert_eq!(order["failure"]["step"], "award-points", "{order:#}");
     let awards = history_of(&order, "award-points");
-    assert_eq!(awards.len(), 1, "a terminal error is not retried: {order:#}");
+    assert_eq!(awards.len(), 1, "a refusal is not retried: {order:#}");
     assert_eq!(awards[0]["outcome"], "failed", "{order:#}");
     let released = history_of(&order, "release-inventory");
     assert_eq!(released.last().map(|h| &h["outcome"]), Some(&json!("compensated")), "{order:#}");

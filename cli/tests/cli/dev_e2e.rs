@@ -123,12 +123,14 @@ fn reference_outcomes(server: &DevServer) {
     let (_, health) = server.get("/_orchgen/health");
     assert_eq!(health["charges"], 1, "{health}");
 
-    // Out of stock: product-5 has none. FAILED, nothing reserved or taken.
+    // Out of stock: product-5 has none. REJECTED (a refusal with nothing to undo), nothing reserved
+    // or taken.
     let before = server.inventory();
     let id = server.submit(&one_unit("product-5", "credit_card"));
     let order = server.wait_terminal(&id);
-    assert_eq!(order["status"], "FAILED", "{order:#}");
+    assert_eq!(order["status"], "REJECTED", "{order:#}");
     assert_eq!(order["failure"]["code"], "OUT_OF_STOCK", "{order:#}");
+    assert_eq!(order["failure"]["kind"], "refusal", "{order:#}");
     assert!(order.get("charge").is_none(), "{order:#}");
     assert_eq!(server.inventory(), before);
 
@@ -138,6 +140,7 @@ fn reference_outcomes(server: &DevServer) {
     let order = server.wait_terminal(&id);
     assert_eq!(order["status"], "CANCELLED", "{order:#}");
     assert_eq!(order["failure"]["code"], "SUSPECTED_FRAUD", "{order:#}");
+    assert_eq!(order["failure"]["kind"], "refusal", "{order:#}");
     assert_eq!(server.stock("product-3"), (25, 0));
     let (_, health) = server.get("/_orchgen/health");
     assert_eq!(health["charges"], 1, "a declined payment records no charge: {health}");

@@ -475,7 +475,7 @@ fn outcomes(order: &Value, step: &str) -> Vec<String> {
 
 /// Orders through `tests/fixtures/faulty-steps/`: 12 ordinary ones and 3 for each faulty step.
 /// The ordinary ones complete; the others are retried as the plan declares, then compensated
-/// (charge refunded, stock released) and CANCELLED with the step's failure code.
+/// (charge refunded, stock released) and FAILED (faults, not refusals) with the step's failure code.
 fn faulty_steps(test: &str, server: &DevServer) {
     let started = Instant::now();
     let mut ids: Vec<(String, String)> = Vec::new();
@@ -515,7 +515,8 @@ fn faulty_steps(test: &str, server: &DevServer) {
             Some("fail") => ("flaky", "CHAOS_UNAVAILABLE", &["retried", "retried", "failed"]),
             _ => ("slow", "TIMEOUT", &["retried", "failed"]),
         };
-        assert_eq!(order["status"], "CANCELLED", "{order:#}\n{}", server.log_tail());
+        assert_eq!(order["status"], "FAILED", "{order:#}\n{}", server.log_tail());
+        assert_eq!(order["failure"]["kind"], "fault", "{order:#}");
         assert_eq!(order["failure"]["step"], step, "{order:#}");
         assert_eq!(order["failure"]["code"], code, "{order:#}");
         let message = order["failure"]["message"].as_str().unwrap_or_default();

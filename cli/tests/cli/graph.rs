@@ -106,8 +106,9 @@ fn the_reference_pipeline_has_its_success_failure_and_compensation_edges() {
             ("notify", "COMPLETED"),
         ])
     );
-    assert_eq!(edges(&g, EdgeKind::Rejected), pairs(&[("validate", "REJECTED")]));
-    // reserve-inventory has nothing to undo before it: the engine ends the order FAILED.
+    // A refusal with nothing to undo: invalid, or out of stock before anything was reserved.
+    assert_eq!(edges(&g, EdgeKind::Rejected), pairs(&[("validate", "REJECTED"), ("reserve-inventory", "REJECTED")]));
+    // reserve-inventory has nothing to undo before it: a fault there ends the order FAILED.
     assert_eq!(
         edges(&g, EdgeKind::Failure),
         pairs(&[
@@ -154,9 +155,10 @@ fn a_custom_step_pipeline_chains_its_own_compensation() {
 }
 
 #[test]
-fn rejected_appears_only_with_a_validate_step() {
+fn rejected_appears_only_where_a_step_can_refuse_with_nothing_to_undo() {
     let mut plan = plan_of(ORDERS);
-    plan.steps.remove(0);
+    // Left: fulfil and notify, which never refuse an order.
+    plan.steps.drain(..3);
     let g = Graph::from_plan(&plan);
     assert!(g.node("REJECTED").is_none());
     assert!(g.node("FAILED").is_some() && g.node("CANCELLED").is_some() && g.node("COMPLETED").is_some());

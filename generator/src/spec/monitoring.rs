@@ -46,7 +46,7 @@ pub struct AlarmsSpec {
     /// API p99 latency (default `1s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_p99_latency: Option<super::Duration>,
-    /// Failed or cancelled orders in percent of orders (default 5).
+    /// `FAILED` orders (faults, not refusals) in percent of the orders that finished (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub failed_orders_percent: Option<f64>,

@@ -3,12 +3,13 @@
 //! A pending compensation whose step never succeeded (it failed with `on_failure: continue`) has
 //! nothing to undo and is dropped without running. A compensation that succeeds is dropped from
 //! `pending_compensations` (its last attempt is recorded `compensated`); when none remain the order
-//! goes straight to `CANCELLED` in the same transition. A compensation that fails terminally or
+//! goes in the same transition to `CANCELLED` when a step had refused it, to `FAILED` when a fault
+//! had stopped it (its `failure.kind`). A compensation that fails terminally or
 //! exhausts its attempts (or whose effect the store refuses) makes the order `FAILED` with code
 //! `COMPENSATION_FAILED`, the original failure quoted in the message and the compensations left
 //! undone kept in `pending_compensations`: an order is never stuck in `COMPENSATING`.
 
-use crate::order::{Failure, HistoryEntry, Order, Outcome};
+use crate::order::{Failure, FailureKind, HistoryEntry, Order, Outcome};
 use crate::plan::status;
 use crate::steps::{StepError, StepInput};
 
@@ -34,7 +35,7 @@ impl Engine {
         }
         let Some(name) = pending.first().cloned() else {
             let mut next = next_version(&order);
-            next.status = status::CANCELLED.to_owned();
+            next.status = undone_status(&order).to_owned();
             next.pending_compensations.clear();
             return self.commit_without_effects(&order, next).await;
         };
@@ -89,7 +90,7 @@ impl Engine {
         pending.remove(0);
         let mut next = next_version(order);
         next.history.extend(history.iter().cloned());
-        next.status = if pending.is_empty() { status::CANCELLED } else { status::COMPENSATING }.to_owned();
+        next.status = if pending.is_empty() { undone_status(order) } else { status::COMPENSATING }.to_owned();
         next.pending_compensations = pending;
         if let Some(charge) = output.charge {
             next.charge = Some(charge);
@@ -139,6 +140,7 @@ impl Engine {
             .map(|f| format!("; the order had failed at step `{}`: {}: {}", f.step, f.code, f.message))
             .unwrap_or_default();
         next.failure = Some(Failure {
+            kind: FailureKind::Fault,
             step: name.to_owned(),
             code: COMPENSATION_FAILED.to_owned(),
             message: format!("compensation `{name}` failed after {attempts} attempt(s): {error}{original}"),
@@ -146,5 +148,14 @@ impl Engine {
         });
         tracing::error!(order_id = %order.order_id, compensation = %name, %error, "compensation failed");
         self.commit_without_effects(order, next).await
+    }
+}
+
+/// The status of an order whose compensations all ran: `CANCELLED` after a refusal, `FAILED` after a
+/// fault.
+fn undone_status(order: &Order) -> &'static str {
+    match order.failure.as_ref().map(|f| f.kind) {
+        Some(FailureKind::Refusal) => status::CANCELLED,
+        Some(FailureKind::Fault) | None => status::FAILED,
     }
 }

@@ -28,7 +28,7 @@ use tracing::Instrument;
 use crate::order::{Order, is_terminal_status, transition_allowed};
 use crate::plan::{CompensationAction, Plan, StepAction, status};
 use crate::steps::util::now_rfc3339;
-use crate::steps::{Registry, StepHandler};
+use crate::steps::{Registry, StepError, StepHandler};
 use crate::store::{ChangeKind, ChangeRecord, CommitError, Effect, EffectError, Store, StoreError, Transition};
 use crate::telemetry::{Observer, Observers};
 
@@ -341,5 +341,17 @@ pub fn effect_error_code(error: &EffectError) -> &'static str {
         EffectError::AlreadyCharged { .. } => "ALREADY_CHARGED",
         EffectError::NothingToRefund { .. } => "NOTHING_TO_REFUND",
         EffectError::NotReserved { .. } => "NOT_RESERVED",
+    }
+}
+
+/// A store's refusal of a step's effect as the step's error: stock that is not there and a product
+/// the inventory does not know are refusals of the order; the others (a second charge, a refund of
+/// nothing, a commit of stock never reserved) are faults.
+pub(crate) fn effect_error(error: &EffectError) -> StepError {
+    match error {
+        EffectError::OutOfStock { .. } | EffectError::UnknownProduct { .. } => {
+            StepError::reject(effect_error_code(error), error.to_string())
+        }
+        _ => StepError::terminal(effect_error_code(error), error.to_string()),
     }
 }

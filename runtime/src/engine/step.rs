@@ -5,11 +5,12 @@
 //! history, the charge / shipment / custom output set, and the step's effects. An effect the store
 //! refuses (`OUT_OF_STOCK`, ...) is a terminal failure of the step.
 //!
-//! Terminal failure (a terminal error, or a retryable one on the last attempt):
-//! - a `validate` step with nothing to undo and `on_failure` other than `continue` → `REJECTED`;
+//! Terminal failure (a refusal, a terminal fault, or a retryable fault on the last attempt):
 //! - `continue` → the failure stays in the history, the cursor moves on, the status is unchanged;
-//! - `compensate` with compensations to run → `COMPENSATING` with `compensate_on_failure` pending;
-//! - `compensate` with nothing to undo, or `fail` → `FAILED`.
+//! - a refusal ([`StepError::Rejected`]) with nothing to undo → `REJECTED`;
+//! - `compensate` with compensations to run → `COMPENSATING` with `compensate_on_failure` pending
+//!   (they end the order `CANCELLED` after a refusal, `FAILED` after a fault: see `compensate.rs`);
+//! - a fault with nothing to undo, or `fail` with something to undo → `FAILED`.
 //!
 //! `failure` is set on every outcome but `continue`.
 //!
@@ -27,13 +28,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::order::{Failure, HistoryEntry, Order, Outcome};
-use crate::plan::{OnFailure, StepAction, StepPlan, status};
+use crate::order::{Failure, FailureKind, HistoryEntry, Order, Outcome};
+use crate::plan::{OnFailure, StepPlan, status};
 use crate::steps::{StepError, StepInput, StepOutput};
 use crate::store::Effect;
 
 use super::attempt::{Attempts, Run};
-use super::{Committed, Engine, ProcessError, effect_error_code, idempotency_key, next_version};
+use super::{Committed, Engine, ProcessError, effect_error, idempotency_key, next_version};
 
 impl Engine {
     /// Runs `plan.steps[index]` for the order, and the steps after it when the plan chains steps.
@@ -151,7 +152,7 @@ impl Engine {
         match self.commit(order, next, effects).await? {
             Committed::Done | Committed::Conflict => Ok(()),
             Committed::Effect(e) => {
-                let error = StepError::terminal(effect_error_code(&e), e.to_string());
+                let error = effect_error(&e);
                 tracing::warn!(%error, "the store refused the step's effect");
                 mark_last_failed(&mut history, &error);
                 self.fail_step(order, step, index, error, history).await
@@ -202,25 +203,24 @@ fn succeed(
 /// (`on_failure: continue`).
 fn fail(next: &mut Order, step: &StepPlan, index: usize, error: StepError, history: Vec<HistoryEntry>) -> bool {
     next.history.extend(history);
+    let refusal = error.is_refusal();
     let failure = Failure {
+        kind: if refusal { FailureKind::Refusal } else { FailureKind::Fault },
         step: step.name.clone(),
         code: error.code().to_owned(),
         message: error.message().to_owned(),
         fields: error.fields().to_vec(),
     };
-    let rejects = matches!(step.action, StepAction::Validate(_))
-        && step.compensate_on_failure.is_empty()
-        && step.on_failure != OnFailure::Continue;
-    if rejects {
-        next.status = status::REJECTED.to_owned();
-        next.failure = Some(failure);
-        return false;
-    }
     match step.on_failure {
         OnFailure::Continue => {
             tracing::info!(order_id = %next.order_id, step = %step.name, %error, "step failed, continuing");
             next.cursor = index + 1;
             true
+        }
+        _ if refusal && step.compensate_on_failure.is_empty() => {
+            next.status = status::REJECTED.to_owned();
+            next.failure = Some(failure);
+            false
         }
         OnFailure::Compensate if !step.compensate_on_failure.is_empty() => {
             next.status = status::COMPENSATING.to_owned();

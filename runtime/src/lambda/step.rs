@@ -4,7 +4,7 @@
 //! - request: a [`StepInput`] as JSON (`order`, `step`, `compensation`, `attempt`,
 //!   `idempotency_key`); `step` and `compensation` carry the caller's plan of them;
 //! - response: `{"ok": StepOutput}` or `{"error": StepError}`, with the error's class
-//!   (`"class": "retryable" | "terminal"`), code and message.
+//!   (`"class": "retryable" | "terminal" | "rejected"`), code and message.
 //!
 //! A step's failure is an answer, not a function error: Lambda reports a function error only when
 //! the function itself broke (a crash, a timeout), which the caller treats as retryable. A panic of

@@ -35,7 +35,7 @@ impl StepHandler for ChargePayment {
 /// The mock provider's decision.
 fn mock_charge(payment: &PaymentPlan, order: &Order) -> Result<Charge, StepError> {
     if let Some(rule) = payment.decline.iter().find(|r| declines(r, order)) {
-        return Err(StepError::terminal(
+        return Err(StepError::reject(
             rule.reason.clone(),
             format!("the payment of {:.2} {} was declined: {}", order.total(), payment.currency, rule.reason),
         ));

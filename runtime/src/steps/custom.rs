@@ -53,6 +53,10 @@ pub struct CustomContext {
 /// }
 /// ```
 ///
+/// Fail with [`StepError::reject`] when the step decides the order does not go on (the order ends
+/// `REJECTED`, or `CANCELLED` after its compensations), with [`StepError::retryable`] when another
+/// attempt may succeed, with [`StepError::terminal`] when something is broken for good (`FAILED`).
+///
 /// Every `CustomStep` is a [`StepHandler`]: its output, as JSON, becomes
 /// [`StepOutput::output`] and is kept on the order under the step's name (a `null` output, e.g.
 /// from `()`, is not kept).

@@ -16,8 +16,13 @@
 //! - 408, 425, 429 and 5xx: retryable `HTTP_<status>`; a `Retry-After` (seconds or HTTP date) is
 //!   passed to the engine, which waits at least that long (up to the step's timeout) before the
 //!   next attempt.
-//! - Other 4xx: terminal `HTTP_<status>`: the provider refused; its status and an excerpt of its
-//!   answer (at most 200 characters) are in the message.
+//! - 400, 402, 409, 410, 412, 422 and 451: `HTTP_<status>`, a refusal ([`StepError::reject`]): the
+//!   service said no to this order (invalid for it, payment declined, a conflict); the order ends
+//!   `REJECTED`, or `CANCELLED` after its compensations. Its status and an excerpt of its answer (at
+//!   most 200 characters) are in the message.
+//! - Other 4xx (401, 403, 404, 405, 413, 415, ...): `HTTP_<status>`, a terminal fault: the call
+//!   itself is wrong (credentials, permissions, URL, method) whatever the order, so the order ends
+//!   `FAILED`.
 //! - 3xx: terminal `HTTP_REDIRECT` unless the plan says `follow_redirects`.
 //! - No connection: retryable `HTTP_UNREACHABLE`; no answer within the step's timeout: retryable
 //!   `TIMEOUT` (the engine's code for the same fault); another transport error: retryable
@@ -192,9 +197,11 @@ async fn call(
         ));
     }
     let retryable = matches!(status.as_u16(), 408 | 425 | 429) || status.is_server_error();
+    let refusal = matches!(status.as_u16(), 400 | 402 | 409 | 410 | 412 | 422 | 451);
     match (retryable, retry_after) {
         (true, Some(after)) => Err(StepError::retryable_after(code, message, after)),
         (true, None) => Err(StepError::retryable(code, message)),
+        (false, _) if refusal => Err(StepError::reject(code, message)),
         (false, _) => Err(StepError::terminal(code, message)),
     }
 }

@@ -60,7 +60,14 @@ pub struct StepOutput {
     pub output: Option<serde_json::Value>,
 }
 
-/// How a step failed. As JSON: `{"class": "retryable" | "terminal", "code", "message", "fields"}`.
+/// How a step failed. As JSON: `{"class": "retryable" | "terminal" | "rejected", "code", "message",
+/// "fields"}`.
+///
+/// `Rejected` is a refusal: the step decided, deliberately and for good, that this order does not go
+/// on (an invalid order, stock that is not there, a declined payment, a service saying no). The
+/// order ends `REJECTED` when nothing is to undo and `CANCELLED` after its compensations. `Terminal`
+/// and an exhausted `Retryable` are faults — something broke — and end the order `FAILED` (after its
+/// compensations, when the step's policy is `compensate`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum StepError {
@@ -77,10 +84,23 @@ pub enum StepError {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
-    /// Another attempt would fail the same way (a declined card, an invalid order).
+    /// A fault another attempt would not fix (a misconfiguration, a handler that is not there, an
+    /// answer the step cannot keep).
     #[error("{code}: {message}")]
     Terminal {
         /// Machine-readable code.
+        code: String,
+        /// Explanation.
+        message: String,
+        /// Field-level reasons.
+        #[serde(default)]
+        fields: Vec<FieldError>,
+    },
+    /// A refusal: the order does not go on, by decision (an invalid order, out of stock, a declined
+    /// payment, a service's 4xx refusal). Never retried.
+    #[error("{code}: {message}")]
+    Rejected {
+        /// Machine-readable code, e.g. `OUT_OF_STOCK`, `CARD_DECLINED`.
         code: String,
         /// Explanation.
         message: String,
@@ -113,26 +133,51 @@ impl StepError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             StepError::Retryable { retry_after_ms, .. } => retry_after_ms.map(std::time::Duration::from_millis),
-            StepError::Terminal { .. } => None,
+            StepError::Terminal { .. } | StepError::Rejected { .. } => None,
         }
     }
 
-    /// A terminal error.
+    /// A terminal fault.
     pub fn terminal(code: impl Into<String>, message: impl Into<String>) -> StepError {
         StepError::Terminal { code: code.into(), message: message.into(), fields: Vec::new() }
+    }
+
+    /// A refusal: the order does not go on, by the step's decision (see [`StepError::Rejected`]).
+    ///
+    /// ```
+    /// use orchgen_runtime::steps::{CustomContext, StepError};
+    ///
+    /// pub async fn credit_check(ctx: CustomContext) -> Result<(), StepError> {
+    ///     if ctx.order.total_cents > 100_000 {
+    ///         return Err(StepError::reject("CREDIT_LIMIT", "orders above $1,000 need a credit check"));
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn reject(code: impl Into<String>, message: impl Into<String>) -> StepError {
+        StepError::Rejected { code: code.into(), message: message.into(), fields: Vec::new() }
+    }
+
+    /// Whether this is a refusal rather than a fault.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StepError::Rejected { .. })
     }
 
     /// The error's code.
     pub fn code(&self) -> &str {
         match self {
-            StepError::Retryable { code, .. } | StepError::Terminal { code, .. } => code,
+            StepError::Retryable { code, .. } | StepError::Terminal { code, .. } | StepError::Rejected { code, .. } => {
+                code
+            }
         }
     }
 
     /// The error's explanation.
     pub fn message(&self) -> &str {
         match self {
-            StepError::Retryable { message, .. } | StepError::Terminal { message, .. } => message,
+            StepError::Retryable { message, .. }
+            | StepError::Terminal { message, .. }
+            | StepError::Rejected { message, .. } => message,
         }
     }
 
@@ -140,7 +185,7 @@ impl StepError {
     pub fn fields(&self) -> &[FieldError] {
         match self {
             StepError::Retryable { .. } => &[],
-            StepError::Terminal { fields, .. } => fields,
+            StepError::Terminal { fields, .. } | StepError::Rejected { fields, .. } => fields,
         }
     }
 

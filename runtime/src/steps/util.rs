@@ -10,13 +10,13 @@ use super::StepError;
 
 /// The order's items summed per product, in order of first appearance.
 ///
-/// A quantity that is not a positive integer is a terminal `INVALID_QUANTITY` (the validate step
+/// A quantity that is not a positive integer is an `INVALID_QUANTITY` refusal (the validate step
 /// rejects such orders first; this guards pipelines without one).
 pub(crate) fn units_of(order: &Order) -> Result<Vec<Units>, StepError> {
     let mut units: Vec<Units> = Vec::with_capacity(order.items.len());
     for (i, item) in order.items.iter().enumerate() {
         let quantity = u64::try_from(item.quantity).ok().filter(|q| *q > 0).ok_or_else(|| {
-            StepError::terminal(
+            StepError::reject(
                 "INVALID_QUANTITY",
                 format!("items[{i}].quantity is {}: it must be a positive integer", item.quantity),
             )

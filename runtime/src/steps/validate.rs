@@ -30,7 +30,7 @@ impl StepHandler for Validate {
             "the order is invalid: {}",
             fields.iter().map(|f| format!("{} {}", f.path, f.message)).collect::<Vec<_>>().join("; ")
         );
-        Err(StepError::Terminal { code: VALIDATION_FAILED.to_owned(), message, fields })
+        Err(StepError::Rejected { code: VALIDATION_FAILED.to_owned(), message, fields })
     }
 }
 

@@ -589,6 +589,7 @@ mod tests {
         let mut cancelled = moved(&compensating, status::CANCELLED, 1, vec![attempt(comp, 1, Outcome::Compensated, 2)]);
         cancelled.pending_compensations.clear();
         cancelled.failure = Some(Failure {
+            kind: crate::order::FailureKind::Refusal,
             step: failing.clone(),
             code: "CARD_DECLINED".into(),
             message: "declined".into(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use orchgen_runtime::dead_letter::{self, RETRIES_EXHAUSTED};
 use orchgen_runtime::engine::{COMPENSATION_FAILED, Processor, ProcessorConfig};
-use orchgen_runtime::order::{Address, Customer, Item, Order, Outcome, transition_allowed};
+use orchgen_runtime::order::{Address, Customer, FailureKind, Item, Order, Outcome, transition_allowed};
 use orchgen_runtime::plan::{
     CompensationAction, CompensationPlan, HandlerPlan, Jitter, OnFailure, Plan, RetryPlan, StepAction, StepPlan, status,
 };
@@ -273,6 +273,16 @@ impl CustomStep for Flaky {
     }
 }
 
+/// Always refuses with `code`.
+struct Refuses(&'static str);
+
+#[async_trait]
+impl StepHandler for Refuses {
+    async fn call(&self, _plan: &Plan, _input: StepInput) -> Result<StepOutput, StepError> {
+        Err(StepError::reject(self.0, "this step refuses every order"))
+    }
+}
+
 /// Always fails terminally with `code`.
 struct Fails(&'static str);
 
@@ -347,22 +357,23 @@ async fn happy_path_completes_with_a_shipment_one_charge_and_one_message() {
 }
 
 #[tokio::test]
-async fn out_of_stock_fails_naming_the_product_and_leaves_stock_alone() {
+async fn out_of_stock_rejects_naming_the_product_and_leaves_stock_alone() {
     // A move per step, and chained (the refused chain is done again a step per move): the same outcome.
     for plan in [plan(), chained(plan(), 30_000)] {
         let chain = plan.stream.chain_steps;
         let mut h = Harness::new(plan, &[("product-1", 10), ("product-4", 10)], |_| {}).await;
         let order = new_order(&[("product-1", 3, 1.0), ("product-4", 11, 1.0)]);
         let failed = h.run(&order).await;
-        assert_eq!(failed.status, status::FAILED, "chain {chain}");
+        assert_eq!(failed.status, status::REJECTED, "a refusal with nothing to undo; chain {chain}");
         let failure = failed.failure.as_ref().expect("a failure");
         assert_eq!(failure.code, "OUT_OF_STOCK");
+        assert_eq!(failure.kind, FailureKind::Refusal);
         assert_eq!(failure.step, "reserve-inventory");
         assert!(failure.message.contains("product-4"), "{}", failure.message);
         assert_eq!(outcomes(&failed, "reserve-inventory"), [Outcome::Failed]);
         assert!(outcomes(&failed, "charge-payment").is_empty(), "no trace of later steps (chain {chain})");
         assert!(failed.expires_at.is_some());
-        assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "FAILED"], "chain {chain}");
+        assert_eq!(h.statuses(&order.order_id), ["RECEIVED", "VALIDATED", "REJECTED"], "chain {chain}");
 
         // All or nothing: product-1 was not reserved either.
         assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
@@ -373,13 +384,13 @@ async fn out_of_stock_fails_naming_the_product_and_leaves_stock_alone() {
 }
 
 #[tokio::test]
-async fn unknown_product_fails_with_its_code() {
+async fn unknown_product_rejects_with_its_code() {
     let mut h = Harness::new(plan(), &[("product-1", 10)], |_| {}).await;
     let order = new_order(&[("no-such-product", 1, 1.0)]);
     h.submit(&order).await;
     h.drain().await;
     let failed = h.order(&order.order_id).await;
-    assert_eq!(failed.status, status::FAILED);
+    assert_eq!(failed.status, status::REJECTED);
     let failure = failed.failure.expect("a failure");
     assert_eq!(failure.code, "UNKNOWN_PRODUCT");
     assert!(failure.message.contains("no-such-product"));
@@ -519,9 +530,10 @@ async fn an_unregistered_custom_step_fails_with_handler_not_registered() {
     h.submit(&order).await;
     h.drain().await;
     let cancelled = h.order(&order.order_id).await;
-    assert_eq!(cancelled.status, status::CANCELLED);
+    assert_eq!(cancelled.status, status::FAILED, "a fault, after the reservation was released");
     let failure = cancelled.failure.as_ref().expect("a failure");
     assert_eq!(failure.code, "HANDLER_NOT_REGISTERED");
+    assert_eq!(failure.kind, FailureKind::Fault);
     assert!(failure.message.contains("fraud_check::score"));
     assert_eq!(outcomes(&cancelled, "fraud-check"), [Outcome::Failed], "terminal: no retry");
     assert_eq!(h.stock("product-1").await, Stock { available: 10, reserved: 0 });
@@ -544,11 +556,15 @@ async fn with_step_after_payment(step: impl StepHandler, timeout_ms: u64) -> (Ha
     (h, order)
 }
 
-/// The order was charged, then the charge refunded and the stock released.
-async fn assert_fully_compensated(h: &Harness, order: &Order, code: &str) {
-    assert_eq!(order.status, status::CANCELLED);
-    assert_eq!(order.failure.as_ref().expect("a failure").code, code);
-    assert_eq!(h.statuses(&order.order_id)[4..], ["COMPENSATING", "COMPENSATING", "CANCELLED"]);
+/// The order was charged, then the charge refunded and the stock released; it ended `end`
+/// (`FAILED` after a fault, `CANCELLED` after a refusal).
+async fn assert_fully_compensated(h: &Harness, order: &Order, code: &str, end: &str) {
+    assert_eq!(order.status, end);
+    let failure = order.failure.as_ref().expect("a failure");
+    assert_eq!(failure.code, code);
+    let kind = if end == status::CANCELLED { FailureKind::Refusal } else { FailureKind::Fault };
+    assert_eq!(failure.kind, kind);
+    assert_eq!(h.statuses(&order.order_id)[4..], ["COMPENSATING", "COMPENSATING", end]);
     assert_eq!(outcomes(order, "refund-payment"), [Outcome::Compensated]);
     assert_eq!(outcomes(order, "release-inventory"), [Outcome::Compensated]);
     assert!(order.charge.as_ref().expect("the charge").refunded);
@@ -569,7 +585,7 @@ async fn a_step_that_times_out_is_retried_then_compensated() {
             .filter(|e| e.step == "fraud-check")
             .all(|e| e.error.as_deref().is_some_and(|m| m.starts_with("TIMEOUT")))
     );
-    assert_fully_compensated(&h, &order, "TIMEOUT").await;
+    assert_fully_compensated(&h, &order, "TIMEOUT", status::FAILED).await;
     assert!(h.engine.metrics().snapshot().step_retries >= 2);
 }
 
@@ -579,7 +595,7 @@ async fn a_step_that_panics_is_retried_then_compensated() {
     assert_eq!(outcomes(&order, "fraud-check"), [Outcome::Retried, Outcome::Retried, Outcome::Failed]);
     let failure = order.failure.as_ref().expect("a failure");
     assert!(failure.message.contains("the fraud model is missing"), "{}", failure.message);
-    assert_fully_compensated(&h, &order, "PANIC").await;
+    assert_fully_compensated(&h, &order, "PANIC", status::FAILED).await;
 }
 
 #[tokio::test]
@@ -595,9 +611,32 @@ async fn a_flaky_step_succeeds_on_the_third_attempt() {
 
 #[tokio::test]
 async fn a_terminal_error_is_not_retried() {
-    let (h, order) = with_step_after_payment(Fails("MODEL_SAYS_NO"), 1_000).await;
+    let (h, order) = with_step_after_payment(Fails("MODEL_MISSING"), 1_000).await;
     assert_eq!(outcomes(&order, "fraud-check"), [Outcome::Failed]);
-    assert_fully_compensated(&h, &order, "MODEL_SAYS_NO").await;
+    assert_fully_compensated(&h, &order, "MODEL_MISSING", status::FAILED).await;
+}
+
+#[tokio::test]
+async fn a_custom_steps_refusal_is_compensated_and_cancels_the_order() {
+    let (h, order) = with_step_after_payment(Refuses("MODEL_SAYS_NO"), 1_000).await;
+    assert_eq!(outcomes(&order, "fraud-check"), [Outcome::Failed], "a refusal is not retried");
+    assert_fully_compensated(&h, &order, "MODEL_SAYS_NO", status::CANCELLED).await;
+}
+
+#[tokio::test]
+async fn a_custom_steps_refusal_with_nothing_to_undo_rejects_the_order() {
+    let mut plan = plan();
+    insert_custom(&mut plan, 1, "fraud-check", "fraud_check::score", "SCORED");
+    let mut h = Harness::new(plan, &[("product-1", 10)], |e| {
+        e.register("fraud_check::score", Refuses("MODEL_SAYS_NO"));
+    })
+    .await;
+    let order = h.run(&new_order(&[("product-1", 1, 5.0)])).await;
+    assert_eq!(order.status, status::REJECTED);
+    let failure = order.failure.as_ref().expect("a failure");
+    assert_eq!((failure.step.as_str(), failure.code.as_str()), ("fraud-check", "MODEL_SAYS_NO"));
+    assert_eq!(failure.kind, FailureKind::Refusal);
+    assert_eq!(h.engine.metrics().snapshot().orders_rejected, 1);
 }
 
 /// Runs one order through `plan` with its `notify` step (`on_failure: continue`) replaced by a
@@ -709,7 +748,7 @@ async fn a_flaky_compensation_is_retried_until_it_succeeds() {
     h.submit(&order).await;
     h.drain().await;
     let cancelled = h.order(&order.order_id).await;
-    assert_eq!(cancelled.status, status::CANCELLED);
+    assert_eq!(cancelled.status, status::FAILED, "compensated after a fault");
     assert_eq!(outcomes(&cancelled, "undo-hold"), [Outcome::Retried, Outcome::Retried, Outcome::Compensated]);
     assert_eq!(cancelled.failure.expect("the reason").code, "CHECK_FAILED");
     assert!(h.store.ledger_entry(&cancelled.order_id).await.expect("ledger").expect("entry").charge.refunded);
@@ -732,7 +771,7 @@ async fn compensations_of_steps_that_did_not_succeed_are_skipped() {
     h.submit(&order).await;
     h.drain().await;
     let cancelled = h.order(&order.order_id).await;
-    assert_eq!(cancelled.status, status::CANCELLED);
+    assert_eq!(cancelled.status, status::FAILED, "compensated after a fault");
     assert_eq!(cancelled.failure.as_ref().expect("a failure").code, "WAREHOUSE_CLOSED");
     assert!(outcomes(&cancelled, "refund-payment").is_empty(), "nothing was charged: not run");
     assert_eq!(outcomes(&cancelled, "release-inventory"), [Outcome::Compensated]);
@@ -933,7 +972,7 @@ async fn three_hundred_orders_for_fifty_units_complete_exactly_fifty() {
     stop.store(true, Ordering::Relaxed);
     assert!(watcher.await.expect("the stock watcher") > 0);
     let completed = orders.iter().filter(|o| o.status == status::COMPLETED).count();
-    let out_of_stock: Vec<&Order> = orders.iter().filter(|o| o.status == status::FAILED).collect();
+    let out_of_stock: Vec<&Order> = orders.iter().filter(|o| o.status == status::REJECTED).collect();
     assert_eq!(completed, 50);
     assert_eq!(out_of_stock.len(), 250);
     for order in &out_of_stock {
@@ -952,7 +991,7 @@ async fn three_hundred_orders_for_fifty_units_complete_exactly_fifty() {
     assert_eq!(metrics.records_processed, store.change_count() as u64);
     assert_eq!(metrics.records_failed, 0);
     assert_eq!(metrics.in_flight, 0);
-    assert_eq!((metrics.orders_completed, metrics.orders_failed), (50, 250));
+    assert_eq!((metrics.orders_completed, metrics.orders_rejected, metrics.orders_failed), (50, 250, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

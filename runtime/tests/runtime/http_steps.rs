@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use orchgen_runtime::order::{Order, Outcome};
+use orchgen_runtime::order::{FailureKind, Order, Outcome};
 use orchgen_runtime::plan::{
     CompensationAction, CompensationPlan, DEFAULT_MAX_RESPONSE_BYTES, HttpHeaderPlan, HttpPlan, Jitter, Plan,
     RetryPlan, SigningPlan, StepAction, status,
@@ -266,6 +266,7 @@ async fn a_refusal_is_terminal_and_the_earlier_http_step_is_compensated_once() {
     assert_eq!(order.status, status::CANCELLED);
     let failure = order.failure.as_ref().expect("a failure");
     assert_eq!((failure.step.as_str(), failure.code.as_str()), ("authorise", "HTTP_402"));
+    assert_eq!(failure.kind, FailureKind::Refusal, "402: the service said no");
     assert!(failure.message.contains("Your card was declined."), "{}", failure.message);
     assert_eq!(outcomes(&order, "authorise"), [Outcome::Failed], "a refusal is not retried");
     assert_eq!(provider.seen("declined").len(), 1);
@@ -387,6 +388,7 @@ async fn the_provider_verifies_the_signature_made_with_a_secret_from_the_environ
     http_mut(&mut plan, "screen").signing.as_mut().expect("signing").secret = "not-the-key".to_owned();
     let (_h, refused) = run(plan, &[("product-1", 1, 5.0)]).await;
     assert_eq!(refused.failure.as_ref().expect("a failure").code, "HTTP_401");
+    assert_eq!(refused.status, status::FAILED, "401: the call is wrong whatever the order, a fault");
 }
 
 #[tokio::test]

@@ -88,12 +88,12 @@ async fn a_charge_answers_with_the_charge_and_its_ledger_effect() {
 }
 
 #[tokio::test]
-async fn a_validation_failure_is_terminal_with_its_fields() {
+async fn a_validation_failure_is_a_refusal_with_its_fields() {
     let plan = plan();
     let validate = function(&plan, Function::step("validate"));
     let out = answer(&validate, request(&plan, "validate", None, order("JP", "credit_card"))).await;
     let error = &out["error"];
-    assert_eq!(error["class"], "terminal", "{out}");
+    assert_eq!(error["class"], "rejected", "{out}");
     assert_eq!(error["code"], "VALIDATION_FAILED");
     let fields = error["fields"].as_array().expect("fields");
     assert!(fields.iter().any(|f| f.to_string().contains("country")), "{out}");
@@ -101,17 +101,17 @@ async fn a_validation_failure_is_terminal_with_its_fields() {
     // The same answer decodes back to the engine's error.
     let decoded: StepResponse = serde_json::from_value(out).expect("the response decodes");
     let error = decoded.into_result().expect_err("a failure");
-    assert!(!error.is_retryable());
+    assert!(!error.is_retryable() && error.is_refusal());
     assert_eq!(error.code(), "VALIDATION_FAILED");
     assert!(!error.fields().is_empty());
 }
 
 #[tokio::test]
-async fn a_declined_payment_is_terminal_with_its_reason() {
+async fn a_declined_payment_is_a_refusal_with_its_reason() {
     let plan = plan();
     let charge = function(&plan, Function::step("charge-payment"));
     let out = answer(&charge, request(&plan, "charge-payment", None, order("GB", "declined_card"))).await;
-    assert_eq!(out["error"]["class"], "terminal", "{out}");
+    assert_eq!(out["error"]["class"], "rejected", "{out}");
     assert_eq!(out["error"]["code"], "CARD_DECLINED", "{out}");
 }
 

@@ -203,7 +203,7 @@ fn the_orders_glue_builds_and_its_step_binaries_answer_the_runtime_api() {
     assert_eq!(kind, "response", "{declined}");
     assert_eq!(
         declined["error"],
-        json!({ "class": "terminal", "code": "CARD_DECLINED", "message": declined["error"]["message"], "fields": [] })
+        json!({ "class": "rejected", "code": "CARD_DECLINED", "message": declined["error"]["message"], "fields": [] })
     );
     let (kind, bad) = &answers["req-bad"];
     assert_eq!(kind, "response", "{bad}");

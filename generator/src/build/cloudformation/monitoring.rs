@@ -214,16 +214,19 @@ impl MonitoringContext {
         };
         alarms.push(AlarmContext {
             id: "FailedOrdersAlarm".to_owned(),
-            description: format!("{}% or more of the orders that finished in 5 minutes failed or were cancelled.", a.failed_orders_percent),
+            description: format!(
+                "{}% or more of the orders that finished in 5 minutes FAILED (faults: retries exhausted, timeouts, services unreachable; refusals, which end REJECTED or CANCELLED, do not count).",
+                a.failed_orders_percent
+            ),
             threshold: json!(a.failed_orders_percent),
             metric: None,
             metrics: Some(json!([
                 stat("completed", metric_names::ORDERS_COMPLETED),
                 stat("failed", metric_names::ORDERS_FAILED),
                 stat("cancelled", metric_names::ORDERS_CANCELLED),
-                { "Id": "bad", "Expression": "FILL(failed, 0) + FILL(cancelled, 0)", "ReturnData": false },
-                { "Id": "finished", "Expression": "bad + FILL(completed, 0)", "ReturnData": false },
-                { "Id": "rate", "Expression": "IF(finished > 0, 100 * bad / finished, 0)", "Label": "Failed or cancelled orders (%)", "ReturnData": true }
+                stat("rejected", metric_names::ORDERS_REJECTED),
+                { "Id": "finished", "Expression": "FILL(completed, 0) + FILL(failed, 0) + FILL(cancelled, 0) + FILL(rejected, 0)", "ReturnData": false },
+                { "Id": "rate", "Expression": "IF(finished > 0, 100 * FILL(failed, 0) / finished, 0)", "Label": "Failed orders (%)", "ReturnData": true }
             ])),
         });
         MonitoringContext {
