@@ -415,3 +415,52 @@ fn a_large_pipeline_names_its_step_functions_by_prefix() {
         "the prefix plus the function's name is its physical name"
     );
 }
+
+#[test]
+fn each_http_function_gets_exactly_its_secrets_through_noecho_parameters() {
+    let yaml = r#"name: shop
+steps:
+  - { name: validate, kind: validate }
+  - name: pay
+    kind: http
+    url: https://pay.example.com/charges
+    headers: { Authorization: "Bearer ${env:PAY_TOKEN}" }
+    signing: { secret: "${env:PAY_KEY}" }
+    compensate: refund
+  - name: crm
+    kind: http
+    url: https://crm.example.com/orders
+    headers: { X-Api-Key: "${env:CRM_KEY}" }
+compensations:
+  - name: refund
+    kind: http
+    url: https://pay.example.com/refunds
+    headers: { Authorization: "Bearer ${env:PAY_TOKEN}" }
+"#;
+    let checked = orchgen_generator::check_source(orchgen_generator::source::SourceFile::new("shop.yaml", yaml));
+    let plan = checked.plan.unwrap_or_else(|| panic!("valid:\n{}", checked.report.render(100)));
+    let t = parse(&plan);
+
+    let parameters = t["Parameters"].as_object().expect("parameters");
+    let secrets: Vec<&str> = parameters.keys().map(String::as_str).filter(|k| k.starts_with("Secret")).collect();
+    assert_eq!(secrets, ["SecretCrmKey", "SecretPayKey", "SecretPayToken"]);
+    for p in &secrets {
+        assert_eq!(parameters[*p]["NoEcho"], true, "{p}");
+        assert_eq!(parameters[*p]["Type"], "String", "{p}");
+    }
+    // Each function's variables: its own secrets, each from its parameter, and nothing else's.
+    let secret_vars = |id: &str| -> Vec<(String, Value)> {
+        let vars = t["Resources"][id]["Properties"]["Environment"]["Variables"].as_object().expect("variables");
+        vars.iter().filter(|(k, _)| !k.starts_with("ORCHGEN_")).map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let r = |p: &str| serde_json::json!({ "Ref": p });
+    assert_eq!(
+        secret_vars("StepPayFunction"),
+        [("PAY_KEY".to_owned(), r("SecretPayKey")), ("PAY_TOKEN".to_owned(), r("SecretPayToken"))]
+    );
+    assert_eq!(secret_vars("StepCrmFunction"), [("CRM_KEY".to_owned(), r("SecretCrmKey"))]);
+    assert_eq!(secret_vars("CompensationRefundFunction"), [("PAY_TOKEN".to_owned(), r("SecretPayToken"))]);
+    for id in ["ApiFunction", "StreamProcessorFunction", "StepValidateFunction"] {
+        assert!(secret_vars(id).is_empty(), "{id} gets no secret");
+    }
+}
