@@ -231,12 +231,7 @@ fn function_error_message(body: &[u8]) -> String {
 
 /// At most 200 characters of a body, for messages.
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        out.push('…');
-    }
-    if out.is_empty() { "(empty)".to_owned() } else { out }
+    crate::steps::util::excerpt(&String::from_utf8_lossy(body), "(empty)")
 }
 
 #[cfg(test)]

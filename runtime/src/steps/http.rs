@@ -52,8 +52,9 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 pub const RESERVED_HEADERS: [&str; 5] =
     ["content-type", "content-length", "host", "idempotency-key", "transfer-encoding"];
 
-/// The longest excerpt of a provider's answer kept in an error message, in characters.
-const EXCERPT_CHARS: usize = 200;
+/// How much of a provider's error answer is read for its excerpt, in bytes (the message keeps 200
+/// characters of it).
+const EXCERPT_READ_BYTES: usize = 800;
 
 /// The body of an `http` step's request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -230,11 +231,9 @@ pub fn signature(key: &[u8], timestamp: u64, body: &[u8]) -> String {
     context.update(b".");
     context.update(body);
     let tag = context.sign();
-    let mut out = format!("t={timestamp},v1=");
-    for byte in tag.as_ref() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(tag.as_ref());
+    format!("t={timestamp},v1={}", super::util::hex(&digest, 32))
 }
 
 fn transport_error(e: &reqwest::Error, what: &str, timeout_ms: u64) -> StepError {
@@ -314,19 +313,14 @@ async fn read_output(
 /// The beginning of an error answer's body, for messages; reads no more than it keeps.
 async fn excerpt(mut response: reqwest::Response) -> String {
     let mut body = Vec::new();
-    while body.len() < EXCERPT_CHARS * 4 {
+    while body.len() < EXCERPT_READ_BYTES {
         match response.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    let text = String::from_utf8_lossy(&body);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
-    if text.chars().count() > EXCERPT_CHARS {
-        out.push('…');
-    }
-    if out.is_empty() { "(empty body)".to_owned() } else { out }
+    let text = String::from_utf8_lossy(&body).split_whitespace().collect::<Vec<_>>().join(" ");
+    super::util::excerpt(&text, "(empty body)")
 }
 
 /// How a step's URL may be called: over https anywhere, over plain http only on this machine.

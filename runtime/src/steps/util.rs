@@ -49,6 +49,17 @@ pub(crate) fn hex(bytes: &[u8; 32], len: usize) -> String {
     bytes.iter().take(len).map(|b| format!("{b:02x}")).collect()
 }
 
+/// At most 200 characters of `text`, `…` when cut, `empty` when there is nothing: a service's answer
+/// quoted in a message.
+pub(crate) fn excerpt(text: &str, empty: &str) -> String {
+    const CHARS: usize = 200;
+    let mut out: String = text.chars().take(CHARS).collect();
+    if text.chars().count() > CHARS {
+        out.push('…');
+    }
+    if out.is_empty() { empty.to_owned() } else { out }
+}
+
 /// The current time, RFC 3339 UTC with milliseconds (the format of the order's timestamps).
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -113,6 +113,7 @@ pub fn timeout_seconds(ms: u64) -> u64 {
 impl FunctionsContext {
     /// The functions of `plan`.
     pub fn new(plan: &Plan) -> Result<FunctionsContext, CfnError> {
+        check_secret_parameters(plan)?;
         let functions =
             plan_functions::functions(plan).iter().map(|f| FunctionContext::new(plan, f)).collect::<Result<_, _>>()?;
         Ok(FunctionsContext {
@@ -184,16 +185,6 @@ impl FunctionContext {
         };
         let secrets = http.map(|h| h.secret_env()).unwrap_or_default();
         for env in &secrets {
-            if plan
-                .secret_env()
-                .iter()
-                .any(|other| other != env && names::secret_parameter(other) == names::secret_parameter(env))
-            {
-                return Err(CfnError::Unsupported(format!(
-                    "the secrets ${{env:{env}}} and another one map to the same stack parameter {}: rename one",
-                    names::secret_parameter(env)
-                )));
-            }
             environment.push(EnvVar { name: env.clone(), value: reference(&names::secret_parameter(env)) });
         }
         let mut checkov_skips = vec![
@@ -257,6 +248,20 @@ impl FunctionContext {
             checkov_skips,
         })
     }
+}
+
+/// Refuses two secrets whose NoEcho parameters would have the same name (`A_B` and `A__B`).
+fn check_secret_parameters(plan: &Plan) -> Result<(), CfnError> {
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for env in plan.secret_env() {
+        let parameter = names::secret_parameter(&env);
+        if let Some(first) = seen.insert(parameter.clone(), env.clone()) {
+            return Err(CfnError::Unsupported(format!(
+                "the secrets ${{env:{first}}} and ${{env:{env}}} map to the same stack parameter {parameter}: rename one"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn missing(function: &Function) -> CfnError {
