@@ -58,15 +58,27 @@ fn dashboard_graph(plan: &Plan) -> DashboardGraph {
 fn run_host(file: &Path, mut launch: Launch, err: &mut dyn Write) -> std::io::Result<u8> {
     let data_dir = orchgen_dev::data_dir(&launch.options, &launch.plan);
     let dir = data_dir.join(orchgen_dev::HOST_DIR);
+    let host_options = match devhost::HostOptions::for_pipeline(&launch.plan, file, Path::new(".")) {
+        Ok(options) => options,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(1);
+        }
+    };
+    let steps: Vec<String> = orchgen_generator::step_crate::handlers(&launch.plan)
+        .into_iter()
+        .map(|(owner, handler)| format!("{owner} ({})", handler.function))
+        .collect();
     writeln!(
         err,
-        "building the dev host for custom steps: the pipeline's Rust crates with the dev server ({})",
+        "building the dev host for the custom steps: {}.\n  Your crates are compiled with orchgen's dev server and runtime (from {}) into one program that runs in place of `orchgen dev`: {}.\n  The first build compiles the runtime and its dependencies (a few minutes); later starts rebuild only what changed.",
+        steps.join(", "),
+        host_options.sdk.root.display(),
         dir.display()
     )?;
     err.flush()?;
-    let built = devhost::HostOptions::for_pipeline(file).and_then(|host_options| {
-        let files = devhost::files(&launch.plan, &host_options)?;
-        devhost::write(&dir, &files, &host_options.dev_dir)?;
+    let built = devhost::files(&launch.plan, &host_options).and_then(|files| {
+        devhost::write(&dir, &files, &host_options.sdk)?;
         devhost::build(&launch.plan, &dir)
     });
     let bin = match built {

@@ -54,7 +54,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Create a pipeline file, its schema and editor settings in a directory.
+    /// Create a project in a directory: a pipeline file, its schema, editor settings, a
+    /// `.gitignore` and a Cargo workspace for custom steps (`orchgen new step` adds them).
     Init {
         /// Where to create them.
         #[arg(default_value = ".")]
@@ -63,8 +64,20 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Add to the project: `orchgen new step NAME` writes a custom Rust step.
+    New {
+        /// What to add.
+        #[command(subcommand)]
+        what: NewCommand,
+    },
     /// Run the pipeline locally: the order API on 127.0.0.1 and the engine on an embedded store
     /// (or on a DynamoDB endpoint such as DynamoDB Local).
+    ///
+    /// A pipeline with `custom` steps runs in a dev host: orchgen writes a small Cargo project into
+    /// `<data dir>/host/` that compiles your step crates with orchgen's dev server and runtime (the
+    /// sources this orchgen was built with, its SDK) and registers each handler, builds it with cargo
+    /// (the first build takes a few minutes; later starts rebuild only what you changed) and runs it
+    /// in its place.
     Dev {
         /// The pipeline file.
         #[arg(default_value = DEFAULT_PIPELINE)]
@@ -159,6 +172,25 @@ pub enum Command {
     },
 }
 
+/// What `orchgen new` adds.
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A custom step: its crate in `steps/<name>/` of the project (the current folder) — depending
+    /// on orchgen's runtime through the project's SDK (`.orchgen/sdk/`), with a documented handler
+    /// and its unit tests — and its entry in the pipeline (printed to paste when it cannot be
+    /// inserted).
+    Step {
+        /// The step's name (lowercase letters, digits and `-`); the crate is the name with `_`.
+        name: String,
+        /// The pipeline file to add the step to.
+        #[arg(long, default_value = DEFAULT_PIPELINE)]
+        pipeline: PathBuf,
+        /// Put the step before this one (default: after the last step).
+        #[arg(long, value_name = "STEP")]
+        before: Option<String>,
+    },
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -204,6 +236,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Plan { file, format } => plan(&file, format, out, err),
         Command::Schema => writeln!(out, "{}", schema::pipeline_schema_text().trim_end()).map(|_| 0),
         Command::Init { dir, force } => init(&dir, force, out, err),
+        Command::New { what: NewCommand::Step { name, pipeline, before } } => {
+            new_step(&name, &pipeline, before.as_deref(), out, err)
+        }
         Command::Dev { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix } => dev::run(
             &file,
             orchgen_dev::DevOptions { port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix },
@@ -352,6 +387,46 @@ fn init(dir: &Path, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> st
     }
 }
 
+fn new_step(
+    name: &str,
+    pipeline: &Path,
+    before: Option<&str>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let created = match scaffold::step::new_step(Path::new("."), pipeline, name, before) {
+        Ok(created) => created,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(1);
+        }
+    };
+    for path in &created.written {
+        writeln!(out, "created {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "orchgen's runtime sources (its SDK) are in {}; the crate depends on them",
+        orchgen_generator::sdk::SDK_DIR
+    )?;
+    if created.inserted {
+        writeln!(out, "added the step `{name}` ({}) to {}:", created.function, pipeline.display())?;
+        write!(out, "{}", created.entry)?;
+    } else {
+        writeln!(out, "add the step to the `steps:` of {} (where it should run):", pipeline.display())?;
+        write!(out, "{}", created.entry)?;
+        return Ok(0);
+    }
+    let manifest = created.crate_dir.join("Cargo.toml");
+    writeln!(out, "next: cargo test --manifest-path {}", manifest.display())?;
+    writeln!(out, "      orchgen dev {}", pipeline.display())?;
+    // The pipeline as it is now: the new entry checked with the rest.
+    match load_plan(pipeline, err)? {
+        Ok(_) => Ok(0),
+        Err(code) => Ok(code),
+    }
+}
+
 fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
     let plan = match load_plan(file, err)? {
         Ok(plan) => plan,
@@ -399,8 +474,12 @@ fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mu
         )?;
         return Ok(1);
     }
-    match orchgen_generator::build::write(&dir, &files) {
-        Ok(report) => {
+    // The glue compiles against the SDK: written (when missing or stale) with the build.
+    let written = orchgen_generator::build::write(&dir, &files)
+        .and_then(|report| Ok((report, options.sdk(&plan)?)))
+        .and_then(|(report, sdk)| Ok((report, sdk.ensure().map(|()| sdk)?)));
+    match written {
+        Ok((report, sdk)) => {
             writeln!(
                 out,
                 "built {}: {} written, {} unchanged, {} removed",
@@ -409,6 +488,7 @@ fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mu
                 report.unchanged,
                 report.removed.len()
             )?;
+            writeln!(out, "the glue compiles against orchgen-runtime at {}", sdk.runtime_dir().display())?;
             Ok(0)
         }
         Err(e) => {

@@ -4,7 +4,8 @@
 //! `orchgen` binary. When the plan has custom steps or compensations, `orchgen dev` writes a small
 //! Cargo project into `<data dir>/host/` — its own `[workspace]`, depending by path on the
 //! `orchgen-dev` crate (the dev server, without the pipeline language, the command line or the
-//! deploy SDKs), the runtime crate and every user crate — whose `main` registers each custom
+//! deploy SDKs), the runtime crate (both from the [`crate::sdk`] the step crates compile against,
+//! so there is one `orchgen-runtime`) and every user crate — whose `main` registers each custom
 //! function (through `orchgen_runtime::steps::FnStep`, as the Lambda glue does) and calls
 //! `orchgen_dev::host_main`, which runs the launch file `orchgen dev` wrote. It is built with `cargo build` (target directory `CARGO_TARGET_DIR`, else
 //! `<host>/target`, kept across starts so a second start is fast) and then run in place of
@@ -18,17 +19,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use orchgen_runtime::plan::{CompensationAction, HandlerPlan, Plan, StepAction};
+use orchgen_runtime::plan::Plan;
 use serde::Serialize;
 
 use crate::build::glue::{self, GlueError, GlueOptions};
+use crate::sdk::{Sdk, SdkError};
+use crate::step_crate::{self, StepCrate};
 
 /// The host project's folder inside the data directory.
 pub const HOST_DIR: &str = "host";
-
-/// Environment variable naming the `orchgen-dev` crate's folder the host depends on (default: the
-/// folder this orchgen was built from).
-pub const DEV_DIR_ENV: &str = "ORCHGEN_DEV_DIR";
 
 /// The templates, compiled in, by name.
 const CARGO_TOML: (&str, &str) = ("dev/Cargo.toml.tera", include_str!("../../templates/dev/Cargo.toml.tera"));
@@ -40,15 +39,16 @@ pub enum HostError {
     /// A custom handler cannot be called (bad function path, one crate at two directories).
     #[error(transparent)]
     Handler(#[from] GlueError),
-    /// A custom handler's crate directory has no Cargo.toml.
-    #[error("{owner}: the crate `{crate_name}` should be at {path}, but there is no Cargo.toml there")]
-    MissingCrate {
-        /// The step or compensation (`step \`award\``).
-        owner: String,
-        /// The crate.
-        crate_name: String,
-        /// Where it was looked for.
-        path: PathBuf,
+    /// The runtime and dev server sources could not be found or written, or a crate is unusable.
+    #[error(transparent)]
+    Sdk(#[from] SdkError),
+    /// The runtime the step crates use has no dev server beside it.
+    #[error("the step crates compile against the runtime at {}, but there is no dev server (orchgen-dev) at {}", runtime.display(), dev.display())]
+    NoDevServer {
+        /// The runtime's folder.
+        runtime: PathBuf,
+        /// Where the dev server was looked for.
+        dev: PathBuf,
     },
     /// A file or folder could not be read or written.
     #[error("{action} {}: {source}", path.display())]
@@ -87,56 +87,28 @@ pub enum HostError {
 /// Where the host's dependencies are, all absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostOptions {
-    /// The `orchgen-dev` crate's folder.
-    pub dev_dir: PathBuf,
-    /// The runtime crate's folder.
-    pub runtime_dir: PathBuf,
+    /// The runtime and the dev server the host and the step crates compile against.
+    pub sdk: Sdk,
     /// The pipeline file's folder (custom crates' paths are relative to it).
     pub pipeline_dir: PathBuf,
 }
 
 impl HostOptions {
-    /// Options for `pipeline_file` with the crates this orchgen was built from (or
-    /// `ORCHGEN_DEV_DIR` / `ORCHGEN_RUNTIME_DIR` when set).
-    pub fn for_pipeline(pipeline_file: &Path) -> Result<HostOptions, HostError> {
-        // `orders.yaml` has the parent "": the current directory.
-        let pipeline_dir = match pipeline_file.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        Ok(HostOptions {
-            dev_dir: absolute(&default_dev_dir())?,
-            runtime_dir: absolute(&crate::build::default_runtime_dir())?,
-            pipeline_dir: absolute(&pipeline_dir)?,
-        })
+    /// Options for `plan` from `pipeline_file`: the SDK its step crates depend on (written when it
+    /// is missing or stale; see [`crate::sdk::for_pipeline`]); `project_dir` holds the project's SDK.
+    pub fn for_pipeline(plan: &Plan, pipeline_file: &Path, project_dir: &Path) -> Result<HostOptions, HostError> {
+        let pipeline_dir = absolute(&step_crate::pipeline_folder(pipeline_file))?;
+        let sdk = crate::sdk::for_pipeline(plan, &pipeline_dir, project_dir)?;
+        if !sdk.dev_dir().join("Cargo.toml").is_file() {
+            return Err(HostError::NoDevServer { runtime: sdk.runtime_dir(), dev: sdk.dev_dir() });
+        }
+        Ok(HostOptions { sdk, pipeline_dir })
     }
-}
-
-/// The `orchgen-dev` crate's folder: `ORCHGEN_DEV_DIR`, else the one next to the generator this
-/// orchgen was built from.
-pub fn default_dev_dir() -> PathBuf {
-    match std::env::var_os(DEV_DIR_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("devserver"),
-    }
-}
-
-/// The plan's custom handlers with the step or compensation naming them, in plan order.
-pub fn custom_handlers(plan: &Plan) -> Vec<(String, &HandlerPlan)> {
-    let steps = plan.steps.iter().filter_map(|s| match &s.action {
-        StepAction::Custom(h) => Some((format!("step `{}`", s.name), h)),
-        _ => None,
-    });
-    let compensations = plan.compensations.values().filter_map(|c| match &c.action {
-        CompensationAction::Custom(h) => Some((format!("compensation `{}`", c.name), h)),
-        _ => None,
-    });
-    steps.chain(compensations).collect()
 }
 
 /// Whether `orchgen dev` needs a dev host for this plan (it has custom steps or compensations).
 pub fn needs_host(plan: &Plan) -> bool {
-    !custom_handlers(plan).is_empty()
+    !step_crate::handlers(plan).is_empty()
 }
 
 /// The host binary's name (one per pipeline, so hosts can share a target directory).
@@ -164,8 +136,10 @@ struct CargoContext {
 /// A dependency on a user's crate.
 #[derive(Debug, Serialize)]
 struct CrateEntry {
-    /// The crate's name.
+    /// The crate's library name (the dependency's name in Rust code).
     name: String,
+    /// Its package name, as a TOML string.
+    package: String,
     /// Its absolute folder, as a TOML string.
     path: String,
 }
@@ -194,23 +168,20 @@ pub fn files(plan: &Plan, options: &HostOptions) -> Result<BTreeMap<PathBuf, Str
     glue::files(
         plan,
         &GlueOptions {
-            runtime_path: options.runtime_dir.to_string_lossy().into_owned(),
+            runtime_path: options.sdk.runtime_dir().to_string_lossy().into_owned(),
             pipeline_dir: options.pipeline_dir.to_string_lossy().into_owned(),
+            packages: BTreeMap::new(),
         },
     )?;
     let mut crates = BTreeMap::new();
     let mut handlers = BTreeMap::new();
-    for (owner, handler) in custom_handlers(plan) {
-        let dir = options.pipeline_dir.join(&handler.crate_path);
-        if !dir.join("Cargo.toml").is_file() {
-            return Err(HostError::MissingCrate { owner, crate_name: handler.crate_name.clone(), path: dir });
-        }
-        let dir = std::fs::canonicalize(&dir).map_err(|source| HostError::Io {
-            action: "cannot read",
-            path: dir.clone(),
-            source,
-        })?;
-        crates.insert(handler.crate_name.clone(), toml_string(&dir.to_string_lossy()));
+    for (owner, handler) in step_crate::handlers(plan) {
+        let found = StepCrate::open(&options.pipeline_dir, handler)
+            .map_err(|problem| HostError::Sdk(SdkError::Crate { owner, problem }))?;
+        crates.insert(
+            handler.crate_name.clone(),
+            (toml_string(&found.package), toml_string(&found.dir.to_string_lossy())),
+        );
         handlers.insert(handler.function.clone(), format!("{:?}", handler.function));
     }
     let tera = templates()?;
@@ -218,9 +189,9 @@ pub fn files(plan: &Plan, options: &HostOptions) -> Result<BTreeMap<PathBuf, Str
         pipeline: plan.name.clone(),
         package: format!("{}-dev-host", plan.name),
         bin: binary_name(plan),
-        dev_path: toml_string(&options.dev_dir.to_string_lossy()),
-        runtime_path: toml_string(&options.runtime_dir.to_string_lossy()),
-        crates: crates.into_iter().map(|(name, path)| CrateEntry { name, path }).collect(),
+        dev_path: toml_string(&options.sdk.dev_dir().to_string_lossy()),
+        runtime_path: toml_string(&options.sdk.runtime_dir().to_string_lossy()),
+        crates: crates.into_iter().map(|(name, (package, path))| CrateEntry { name, package, path }).collect(),
     };
     let main = MainContext {
         pipeline: plan.name.clone(),
@@ -234,10 +205,10 @@ pub fn files(plan: &Plan, options: &HostOptions) -> Result<BTreeMap<PathBuf, Str
 }
 
 /// Writes `files` into `dir` (only those whose text changed) and, when `dir` has no Cargo.lock,
-/// copies the one of the workspace `orchgen` was built in (the versions it was built and tested
-/// with, which also lets an offline build resolve). Each file is written to a temporary file and
-/// renamed into place, so a build never reads half a file.
-pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, dev_dir: &Path) -> Result<(), HostError> {
+/// copies the SDK's (the versions orchgen was built and tested with, which also lets an offline
+/// build resolve). Each file is written to a temporary file and renamed into place, so a build
+/// never reads half a file.
+pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, sdk: &Sdk) -> Result<(), HostError> {
     for (relative, text) in files {
         let path = dir.join(relative);
         if std::fs::read_to_string(&path).is_ok_and(|old| old == *text) {
@@ -258,7 +229,7 @@ pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>, dev_dir: &Path) -> R
         })?;
     }
     let lock = dir.join("Cargo.lock");
-    let workspace_lock = dev_dir.join("..").join("Cargo.lock");
+    let workspace_lock = sdk.lock_file();
     if !lock.exists() && workspace_lock.is_file() {
         std::fs::copy(&workspace_lock, &lock).map_err(|source| HostError::Io {
             action: "cannot copy Cargo.lock to",
@@ -360,12 +331,18 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/custom-dev/pipeline.yaml")
     }
 
+    fn workspace() -> PathBuf {
+        std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap()
+    }
+
     #[test]
     fn the_host_registers_every_custom_function_deterministically() {
         let file = fixture();
         let plan = plan(&file);
         assert!(needs_host(&plan));
-        let options = HostOptions::for_pipeline(&file).unwrap();
+        let options = HostOptions::for_pipeline(&plan, &file, &std::env::temp_dir()).unwrap();
+        // The fixture's crate compiles against the checkout's runtime: the host uses it and its dev server.
+        assert_eq!(options.sdk.root, workspace());
         let first = files(&plan, &options).unwrap();
         assert_eq!(first, files(&plan, &options).unwrap());
         let main = &first[Path::new("src/main.rs")];
@@ -379,7 +356,15 @@ mod tests {
         let cargo = &first[Path::new("Cargo.toml")];
         let loyalty = std::fs::canonicalize(file.parent().unwrap().join("loyalty")).unwrap();
         assert!(
-            cargo.contains(&format!("loyalty = {{ path = {} }}", toml_string(&loyalty.to_string_lossy()))),
+            cargo.contains(&format!(
+                "loyalty = {{ path = {}, package = \"loyalty\" }}",
+                toml_string(&loyalty.to_string_lossy())
+            )),
+            "{cargo}"
+        );
+        let dev = workspace().join("devserver");
+        assert!(
+            cargo.contains(&format!("orchgen-dev = {{ path = {} }}", toml_string(&dev.to_string_lossy()))),
             "{cargo}"
         );
         assert!(cargo.contains("[workspace]"), "{cargo}");
@@ -395,16 +380,10 @@ mod tests {
     #[test]
     fn a_missing_crate_is_reported() {
         let file = fixture();
-        let mut plan = plan(&file);
-        let options = HostOptions { pipeline_dir: std::env::temp_dir(), ..HostOptions::for_pipeline(&file).unwrap() };
-        let error = files(&plan, &options).unwrap_err().to_string();
-        assert!(error.starts_with("step `award-points`: the crate `loyalty` should be at"), "{error}");
-        for step in &mut plan.steps {
-            if let StepAction::Custom(h) = &mut step.action {
-                h.function = "loyalty::fn".to_owned();
-            }
-        }
-        let error = files(&plan, &HostOptions::for_pipeline(&file).unwrap()).unwrap_err().to_string();
-        assert!(error.contains("`loyalty::fn`"), "{error}");
+        let plan = plan(&file);
+        let elsewhere = std::env::temp_dir().join("orchgen-no-such-folder").join("pipeline.yaml");
+        let error = HostOptions::for_pipeline(&plan, &elsewhere, &std::env::temp_dir()).unwrap_err().to_string();
+        assert!(error.starts_with("step `award-points`: there is no crate folder at"), "{error}");
+        assert!(error.contains("orchgen-no-such-folder/loyalty"), "{error}");
     }
 }

@@ -118,6 +118,11 @@ impl Report {
         Report { source, diagnostics }
     }
 
+    /// The file and the problems, to add more.
+    pub fn into_parts(self) -> (SourceFile, Vec<Diagnostic>) {
+        (self.source, self.diagnostics)
+    }
+
     /// The file.
     pub fn source(&self) -> &SourceFile {
         &self.source

@@ -5,7 +5,8 @@
 //! [`orchgen_runtime::Plan`] ([`resolve`]) and the published JSON Schema ([`schema`]); and, from a
 //! plan, the generated artefacts: CloudFormation and Lambda glue ([`build`]), release zips
 //! ([`package`]), the dev host project ([`devhost`]), graphs ([`graph`]), cost estimates ([`cost`]),
-//! the project scaffold ([`scaffold`]). It never runs a pipeline and never talks to AWS.
+//! the project scaffold ([`scaffold`]) and the runtime sources generated Rust code compiles against
+//! ([`sdk`], [`step_crate`]). It never runs a pipeline and never talks to AWS.
 
 pub mod build;
 pub mod cargo;
@@ -18,8 +19,10 @@ pub mod plan_text;
 pub mod resolve;
 pub mod scaffold;
 pub mod schema;
+pub mod sdk;
 pub mod source;
 pub mod spec;
+pub mod step_crate;
 pub mod suggest;
 pub mod validate;
 pub mod yaml;

@@ -185,7 +185,9 @@ pub fn package(plan: &Plan, options: &PackageOptions) -> Result<Vec<Artefact>, P
     );
 
     let glue = dir.join(build::GLUE_DIR);
-    seed_lockfile(&glue, &options.build.runtime_dir)?;
+    let sdk = options.build.sdk(plan)?;
+    sdk.ensure().map_err(BuildError::from)?;
+    seed_lockfile(&glue, &sdk.lock_file())?;
     let target_dir = absolute(&options.target_dir(plan))?;
     let manifest = glue.join("Cargo.toml");
     eprintln!(
@@ -276,17 +278,16 @@ fn remove_stale_zips(dist: &Path, artefacts: &[Artefact]) -> Result<(), PackageE
     Ok(())
 }
 
-/// Gives the glue the versions the orchgen workspace resolved and built together (the runtime's
-/// workspace `Cargo.lock`) when it has no lock file yet; cargo trims it to the glue's own graph.
-/// `orchgen build` writes no `Cargo.lock` and `--check` ignores this one (it is not in the manifest).
-fn seed_lockfile(glue: &Path, runtime_dir: &Path) -> Result<(), PackageError> {
+/// Gives the glue the versions orchgen was built and tested with (the SDK's `Cargo.lock`) when it
+/// has no lock file yet; cargo trims it to the glue's own graph. `orchgen build` writes no
+/// `Cargo.lock` and `--check` ignores this one (it is not in the manifest).
+fn seed_lockfile(glue: &Path, workspace_lock: &Path) -> Result<(), PackageError> {
     let lock = glue.join("Cargo.lock");
     if lock.exists() {
         return Ok(());
     }
-    let workspace_lock = runtime_dir.join("..").join("Cargo.lock");
     if workspace_lock.is_file() {
-        std::fs::copy(&workspace_lock, &lock).map_err(io(&lock))?;
+        std::fs::copy(workspace_lock, &lock).map_err(io(&lock))?;
     }
     Ok(())
 }

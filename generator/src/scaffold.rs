@@ -1,4 +1,8 @@
-//! `orchgen init`: a pipeline file with the schema modeline, the schema, and editor settings.
+//! `orchgen init`: a project — a pipeline file with the schema modeline, the schema, editor
+//! settings, a `.gitignore` and a Cargo workspace for its custom steps; `orchgen new step`
+//! ([`step`]) adds a step crate to it.
+
+pub mod step;
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +27,23 @@ pub enum ScaffoldError {
     /// Writing failed.
     #[error("cannot write {0}: {1}")]
     Io(PathBuf, #[source] std::io::Error),
+    /// The request cannot be done as asked.
+    #[error("{0}")]
+    Invalid(String),
 }
+
+/// The project's `.gitignore`: what orchgen and cargo write.
+pub const GITIGNORE: &str = "# orchgen dev's data and the SDK (.orchgen/), orchgen build's output, cargo's target folder\n/.orchgen/\n/build/\n/target/\n";
+
+/// The project's Cargo workspace: its custom step crates.
+pub const WORKSPACE_MANIFEST: &str = r#"# The project's Rust code: the custom steps under steps/ (`orchgen new step NAME` adds one).
+# `cargo test` here runs their unit tests. orchgen's own generated projects (.orchgen/, build/)
+# are workspaces of their own.
+[workspace]
+resolver = "2"
+members = ["steps/*"]
+exclude = [".orchgen", "build"]
+"#;
 
 /// Writes the scaffold into `dir`; returns the files written.
 pub fn scaffold(dir: &Path, force: bool) -> Result<Vec<PathBuf>, ScaffoldError> {
@@ -31,6 +51,8 @@ pub fn scaffold(dir: &Path, force: bool) -> Result<Vec<PathBuf>, ScaffoldError> 
         (dir.join(DEFAULT_PIPELINE), PIPELINE_TEMPLATE.to_owned()),
         (dir.join(SCHEMA_PATH), pipeline_schema_text()),
         (dir.join(".vscode/settings.json"), VSCODE_SETTINGS.to_owned()),
+        (dir.join(".gitignore"), GITIGNORE.to_owned()),
+        (dir.join("Cargo.toml"), WORKSPACE_MANIFEST.to_owned()),
     ];
     if !force && let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
         return Err(ScaffoldError::Exists(path.clone()));

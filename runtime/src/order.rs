@@ -156,6 +156,44 @@ pub struct Order {
 }
 
 impl Order {
+    /// A new order as `POST /orders` stores it: `RECEIVED`, version 1, created `at`.
+    pub fn received(
+        order_id: String,
+        request: OrderRequest,
+        total_cents: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Order {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Order {
+            order_id,
+            status: crate::plan::status::RECEIVED.to_owned(),
+            version: 1,
+            created_at: at.clone(),
+            updated_at: at,
+            customer: request.customer,
+            items: request.items,
+            shipping_address: request.shipping_address,
+            payment_method: request.payment.payment_method,
+            total_cents,
+            cursor: 0,
+            pending_compensations: Vec::new(),
+            failure: None,
+            charge: None,
+            shipment: None,
+            outputs: Default::default(),
+            history: Vec::new(),
+            expires_at: None,
+        }
+    }
+
+    /// The seed's sample order ([`OrderRequest::example`], $109.97) just received, with the id
+    /// `01JEXAMPLE0000000000000000`: what a custom step's unit test starts from.
+    pub fn example() -> Order {
+        let request = OrderRequest::example();
+        let total_cents = request.items.iter().map(|i| i.quantity * (i.unit_price * 100.0).round() as i64).sum();
+        Order::received("01JEXAMPLE0000000000000000".to_owned(), request, total_cents, chrono::Utc::now())
+    }
+
     /// Whether the order reached a status it never leaves.
     pub fn is_terminal(&self) -> bool {
         is_terminal_status(&self.status)

@@ -34,6 +34,7 @@ pub fn build_glue(plan: &Plan, glue_dir: &Path, pipeline_dir: &Path) -> PathBuf 
     let options = GlueOptions {
         runtime_path: root.join("runtime").to_string_lossy().into_owned(),
         pipeline_dir: relative(glue_dir, pipeline_dir),
+        packages: Default::default(),
     };
     let glue = files(plan, &options).expect("the glue renders");
     for (path, text) in &glue {

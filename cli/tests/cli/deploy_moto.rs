@@ -44,7 +44,9 @@ fn pipeline(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
 fn orchgen(home: &Path) -> Command {
     let mut command = Command::new(orchgen_bin());
     command
-        .current_dir(home)
+        // The folder package_release's in-process commands run in (this crate's): one project SDK
+        // (`.orchgen/sdk`), so the release glue both build is the same and built once.
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)

@@ -40,7 +40,11 @@ fn a_custom_step_runs_in_its_place_and_its_terminal_error_compensates() {
     let data = dir.path().join("data");
     let server = start(&data);
     let log = server.log_all();
-    assert!(log.contains("building the dev host for custom steps"), "{}", server.log_tail());
+    assert!(
+        log.contains("building the dev host for the custom steps: step `award-points` (loyalty::award)"),
+        "{}",
+        server.log_tail()
+    );
     assert!(!log.contains("HANDLER_NOT_REGISTERED"), "every custom step has its handler: {}", server.log_tail());
     assert!(data.join("host/Cargo.toml").is_file() && data.join("host/Cargo.lock").is_file());
     assert_eq!(server.stock("product-1"), (100, 0));
@@ -98,7 +102,10 @@ fn a_compile_error_in_the_users_crate_exits_1_with_cargos_message() {
     let output = Dev::new(crate::orchgen_bin(), &dir.path().join("pipeline.yaml"), &dir.path().join("data")).output();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("building the dev host for custom steps"), "{stderr}");
+    assert!(
+        stderr.contains("building the dev host for the custom steps: step `award-points` (loyalty::award)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("error[E0308]: mismatched types"), "cargo's message is shown: {stderr}");
     assert!(stderr.contains("the dev host for the custom steps did not build"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));

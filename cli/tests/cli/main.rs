@@ -22,6 +22,7 @@ mod graph;
 mod orders_cli;
 mod package_release;
 mod robustness;
+mod user_project;
 
 /// The `orchgen` executable under test, built by Cargo for this test binary.
 pub fn orchgen_bin() -> &'static Path {

@@ -30,6 +30,9 @@ pub struct GlueOptions {
     /// The directory of the pipeline file, relative to the glue workspace directory (e.g. "../../../pipelines"):
     /// the crate paths of `custom` steps are relative to it.
     pub pipeline_dir: String,
+    /// The package name of each custom handler crate (by library name) when it differs from the
+    /// library name (`fraud-check` for `fraud_check`); read from the crates' manifests.
+    pub packages: BTreeMap<String, String>,
 }
 
 /// Why the glue could not be generated.
@@ -127,6 +130,8 @@ struct BinEntry {
 struct CrateEntry {
     /// The crate's name (the dependency key).
     name: String,
+    /// Its package name, as a TOML string.
+    package: String,
     /// Its directory relative to the glue workspace, as a TOML string.
     path: String,
 }
@@ -192,7 +197,14 @@ pub fn files(plan: &Plan, options: &GlueOptions) -> Result<BTreeMap<PathBuf, Str
         runtime_path: toml_string(&options.runtime_path),
         tokio: toml_string(TOKIO_REQUIREMENT),
         bins,
-        crates: crates.into_iter().map(|(name, (path, _))| CrateEntry { name, path: toml_string(&path) }).collect(),
+        crates: crates
+            .into_iter()
+            .map(|(name, (path, _))| CrateEntry {
+                package: toml_string(options.packages.get(&name).unwrap_or(&name)),
+                name,
+                path: toml_string(&path),
+            })
+            .collect(),
     };
     files.insert(PathBuf::from("Cargo.toml"), render(&tera, CARGO_TOML.0, &cargo)?);
     files.insert(PathBuf::from(orchgen_runtime::functions::PLAN_FILE), format!("{}\n", plan.to_json()));
@@ -253,16 +265,8 @@ fn step_context(plan: &Plan, function: &Function) -> Result<StepMainContext, Glu
 
 /// The crates of the plan's custom handlers: name → (directory relative to the glue, who named it).
 fn crates(plan: &Plan, pipeline_dir: &str) -> Result<BTreeMap<String, (String, String)>, GlueError> {
-    let steps = plan.steps.iter().filter_map(|s| match &s.action {
-        StepAction::Custom(h) => Some((format!("step `{}`", s.name), h)),
-        _ => None,
-    });
-    let compensations = plan.compensations.values().filter_map(|c| match &c.action {
-        CompensationAction::Custom(h) => Some((format!("compensation `{}`", c.name), h)),
-        _ => None,
-    });
     let mut crates: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (owner, handler) in steps.chain(compensations) {
+    for (owner, handler) in crate::step_crate::handlers(plan) {
         check_handler(&owner, handler)?;
         let path = relative_crate_path(pipeline_dir, &handler.crate_path);
         match crates.get(&handler.crate_name) {

@@ -43,6 +43,9 @@ pub enum BuildError {
     /// The glue could not be generated.
     #[error(transparent)]
     Glue(#[from] glue::GlueError),
+    /// The runtime sources the glue compiles against could not be found or written.
+    #[error(transparent)]
+    Sdk(#[from] crate::sdk::SdkError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -68,28 +71,32 @@ pub struct BuildOptions {
     pub pipeline_file: PathBuf,
     /// The output folder; the build directory is `<out>/<pipeline name>`.
     pub out: PathBuf,
-    /// The runtime crate's folder, which the glue depends on by path.
-    pub runtime_dir: PathBuf,
+    /// The project's folder (default `.`, the current one): a pipeline without custom steps
+    /// compiles against the project's SDK, `<project>/.orchgen/sdk` ([`crate::sdk`]).
+    pub project_dir: PathBuf,
 }
 
 impl BuildOptions {
-    /// Options for `pipeline_file` into `out`, with the runtime crate this orchgen was built with
-    /// (or `ORCHGEN_RUNTIME_DIR` when set).
+    /// Options for `pipeline_file` into `out`, in the project of the current folder.
     pub fn new(pipeline_file: impl Into<PathBuf>, out: impl Into<PathBuf>) -> BuildOptions {
-        BuildOptions { pipeline_file: pipeline_file.into(), out: out.into(), runtime_dir: default_runtime_dir() }
+        BuildOptions { pipeline_file: pipeline_file.into(), out: out.into(), project_dir: PathBuf::from(".") }
+    }
+
+    /// The same options in the project `dir`.
+    pub fn in_project(self, dir: impl Into<PathBuf>) -> BuildOptions {
+        BuildOptions { project_dir: dir.into(), ..self }
+    }
+
+    /// The runtime and dev server sources the glue compiles against (nothing is written): the ones
+    /// the plan's step crates use, else the project's SDK.
+    pub fn sdk(&self, plan: &Plan) -> Result<crate::sdk::Sdk, BuildError> {
+        let pipeline_dir = absolute(&crate::step_crate::pipeline_folder(&self.pipeline_file))?;
+        Ok(crate::sdk::locate(plan, &pipeline_dir, &absolute(&self.project_dir)?)?)
     }
 
     /// The build directory of `plan`: `<out>/<pipeline name>`.
     pub fn build_dir(&self, plan: &Plan) -> PathBuf {
         self.out.join(&plan.name)
-    }
-}
-
-/// The runtime crate's folder: `ORCHGEN_RUNTIME_DIR`, else the one next to the generator's sources.
-pub fn default_runtime_dir() -> PathBuf {
-    match std::env::var_os("ORCHGEN_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime"),
     }
 }
 
@@ -104,14 +111,16 @@ pub fn artefacts(plan: &Plan, options: &BuildOptions) -> Result<BTreeMap<PathBuf
     }
     files.insert(PathBuf::from(SCHEMA_FILE), schema);
     let glue_dir = absolute(&options.build_dir(plan).join(GLUE_DIR))?;
-    // `orders.yaml` has the parent "": the current directory.
-    let pipeline_dir = match options.pipeline_file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let absolute_pipeline_dir = absolute(&crate::step_crate::pipeline_folder(&options.pipeline_file))?;
+    let packages = crate::step_crate::handlers(plan)
+        .into_iter()
+        .filter_map(|(_, h)| crate::step_crate::StepCrate::open(&absolute_pipeline_dir, h).ok())
+        .map(|c| (c.library, c.package))
+        .collect();
     let glue_options = glue::GlueOptions {
-        runtime_path: relative(&glue_dir, &absolute(&options.runtime_dir)?),
-        pipeline_dir: relative(&glue_dir, &absolute(&pipeline_dir)?),
+        runtime_path: relative(&glue_dir, &options.sdk(plan)?.runtime_dir()),
+        pipeline_dir: relative(&glue_dir, &absolute_pipeline_dir),
+        packages,
     };
     for (path, text) in glue::files(plan, &glue_options)? {
         files.insert(Path::new(GLUE_DIR).join(path), text);

@@ -5,6 +5,7 @@
 //! semantic checks (references, graph, AWS limits). A later pass runs only when the earlier ones left
 //! something it can read.
 
+pub mod crates;
 pub mod schema_check;
 pub mod semantic;
 
@@ -29,13 +30,19 @@ pub struct Checked {
     pub plan: Option<Plan>,
 }
 
-/// Validates a file on disk.
+/// Validates a file on disk, including the crates of its `custom` handlers (resolved against the
+/// file's folder).
 pub fn check_file(path: &Path) -> Result<Checked, ReadError> {
-    Ok(check_source(SourceFile::read(path)?))
+    let source = SourceFile::read(path)?;
+    Ok(check(source, Some(&crate::step_crate::pipeline_folder(path))))
 }
 
-/// Validates a pipeline held in memory.
+/// Validates a pipeline held in memory (without looking for its handlers' crates).
 pub fn check_source(source: SourceFile) -> Checked {
+    check(source, None)
+}
+
+fn check(source: SourceFile, pipeline_dir: Option<&Path>) -> Checked {
     let loaded = yaml::load(&source);
     let mut diagnostics = loaded.diagnostics;
     let Some(root) = loaded.root else {
@@ -66,9 +73,25 @@ pub fn check_source(source: SourceFile) -> Checked {
         }
     }
     let report = Report::new(source, diagnostics);
-    let plan = match &spec {
+    let mut plan = match &spec {
         Some(s) if syntax_ok && !report.has_errors() => Some(resolve(s)),
         _ => None,
+    };
+    let report = match (&plan, &spec, pipeline_dir) {
+        (Some(p), Some(s), Some(dir)) => {
+            let problems = crates::check(p, s, &root, dir);
+            if problems.is_empty() {
+                report
+            } else {
+                if problems.iter().any(Diagnostic::is_error) {
+                    plan = None;
+                }
+                let (source, mut diagnostics) = report.into_parts();
+                diagnostics.extend(problems);
+                Report::new(source, diagnostics)
+            }
+        }
+        _ => report,
     };
     Checked { report, spec, plan }
 }

@@ -7,11 +7,10 @@
 //! `Idempotent-Replayed: true`) and another body under the same key gets a 422.
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::order::{Order, OrderRequest};
-use crate::plan::status;
 use crate::store::{Created, IdempotencyKey};
 
 use super::Api;
@@ -110,26 +109,6 @@ impl Api {
     /// A new order, `RECEIVED`, version 1, with a fresh ULID.
     fn new_order(&self, request: OrderRequest, total_cents: i64) -> Order {
         let now = Utc::now();
-        let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-        Order {
-            order_id: self.next_id(now.into()),
-            status: status::RECEIVED.to_owned(),
-            version: 1,
-            created_at: at.clone(),
-            updated_at: at,
-            customer: request.customer,
-            items: request.items,
-            shipping_address: request.shipping_address,
-            payment_method: request.payment.payment_method,
-            total_cents,
-            cursor: 0,
-            pending_compensations: Vec::new(),
-            failure: None,
-            charge: None,
-            shipment: None,
-            outputs: Default::default(),
-            history: Vec::new(),
-            expires_at: None,
-        }
+        Order::received(self.next_id(now.into()), request, total_cents, now)
     }
 }

@@ -38,6 +38,28 @@ pub struct CustomContext {
     pub idempotency_key: String,
 }
 
+impl CustomContext {
+    /// The context of the first attempt of `step` on `order`, as the engine builds it (the
+    /// idempotency key is `<order id>:<step>`): what a custom step's unit test calls it with.
+    ///
+    /// ```
+    /// use orchgen_runtime::order::Order;
+    /// use orchgen_runtime::steps::CustomContext;
+    ///
+    /// let ctx = CustomContext::first_attempt("fraud-check", Order::example());
+    /// assert_eq!(ctx.idempotency_key, "01JEXAMPLE0000000000000000:fraud-check");
+    /// ```
+    pub fn first_attempt(step: &str, order: Order) -> CustomContext {
+        CustomContext {
+            idempotency_key: crate::engine::idempotency_key(&order.order_id, step),
+            order,
+            step: step.to_owned(),
+            compensation: None,
+            attempt: 1,
+        }
+    }
+}
+
 /// A typed custom step. Implement it with an `async fn`:
 ///
 /// ```

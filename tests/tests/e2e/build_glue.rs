@@ -34,7 +34,11 @@ fn custom() -> Plan {
 
 /// Options of a glue at `build/<pipeline>/glue` of the workspace.
 fn in_tree() -> GlueOptions {
-    GlueOptions { runtime_path: "../../../runtime".to_owned(), pipeline_dir: "../../../pipelines".to_owned() }
+    GlueOptions {
+        runtime_path: "../../../runtime".to_owned(),
+        pipeline_dir: "../../../pipelines".to_owned(),
+        packages: Default::default(),
+    }
 }
 
 fn text<'a>(files: &'a BTreeMap<PathBuf, String>, path: &str) -> &'a str {
@@ -89,10 +93,16 @@ fn a_custom_step_binary_registers_the_users_function_from_its_crate() {
     let options = GlueOptions {
         runtime_path: "/opt/orchgen/runtime".to_owned(),
         pipeline_dir: "../../../tests/corpus/valid".to_owned(),
+        packages: Default::default(),
     };
     let glue = files(&plan, &options).expect("the glue renders");
     let cargo = text(&glue, "Cargo.toml");
-    assert!(cargo.contains(r#"fraud_check = { path = "../../../tests/corpus/valid/steps/fraud_check" }"#), "{cargo}");
+    assert!(
+        cargo.contains(
+            r#"fraud_check = { path = "../../../tests/corpus/valid/steps/fraud_check", package = "fraud_check" }"#
+        ),
+        "{cargo}"
+    );
     assert_eq!(cargo.matches("fraud_check =").count(), 1, "one dependency for both handlers: {cargo}");
     let score = text(&glue, "src/bin/step-fraud-score.rs");
     assert!(
@@ -157,8 +167,11 @@ fn bad_handlers_and_options_are_refused_with_where_and_why() {
         "compensation `forget-score`: the crate `fraud_check` is at `../../../pipelines/steps/fraud_check`, but step `fraud-score` has it at `../../../pipelines/elsewhere/fraud_check`: one crate name needs one directory"
     );
 
-    let error = files(&orders(), &GlueOptions { runtime_path: " ".to_owned(), pipeline_dir: ".".to_owned() })
-        .expect_err("no runtime path");
+    let error = files(
+        &orders(),
+        &GlueOptions { runtime_path: " ".to_owned(), pipeline_dir: ".".to_owned(), packages: Default::default() },
+    )
+    .expect_err("no runtime path");
     assert_eq!(error.to_string(), "glue option `runtime_path`: it is empty");
 }
 
