@@ -296,11 +296,12 @@ async fn serve(
     for function in engine.unregistered_handlers() {
         tracing::warn!(%function, "no handler is registered for this custom step: it will fail with HANDLER_NOT_REGISTERED");
     }
-    for variable in plan.secret_env() {
+    for secret in plan.secret_refs() {
+        let variable = secret.local_env();
         if std::env::var_os(&variable).is_none() {
             tracing::warn!(
                 %variable,
-                "an http step reads the secret ${{env:{variable}}}, which is not set: it will fail with SECRET_MISSING"
+                "an http step reads the secret {secret} (locally from the environment variable {variable}), which is not set: it will fail with SECRET_MISSING"
             );
         }
     }

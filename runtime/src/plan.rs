@@ -74,6 +74,16 @@ impl Plan {
         names
     }
 
+    /// Every secret an `http` step or compensation reads, sorted, without duplicates.
+    pub fn secret_refs(&self) -> Vec<crate::secrets::SecretRef> {
+        let steps = self.steps.iter().filter_map(|s| s.action.http());
+        let compensations = self.compensations.values().filter_map(|c| c.action.http());
+        let mut refs: Vec<_> = steps.chain(compensations).flat_map(HttpPlan::secret_refs).collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+
     /// The step with this name.
     pub fn step(&self, name: &str) -> Option<&StepPlan> {
         self.steps.iter().find(|s| s.name == name)
@@ -507,7 +517,8 @@ pub struct HttpPlan {
     pub url: String,
     /// HTTP method (`POST` or `PUT`).
     pub method: String,
-    /// Extra request headers, in order. Values may reference secrets (`${env:NAME}`): the plan holds
+    /// Extra request headers, in order. Values may reference secrets (`${env:NAME}`, `${ssm:NAME}`,
+    /// `${secretsmanager:NAME}`): the plan holds
     /// the reference, never the value.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeaderPlan>,
@@ -530,19 +541,21 @@ fn default_max_response_bytes() -> u32 {
 }
 
 impl HttpPlan {
-    /// The names of the environment variables the call reads its secrets from (`${env:NAME}` in
-    /// header values and in the signing secret), sorted, without duplicates.
-    pub fn secret_env(&self) -> Vec<String> {
+    /// The secrets the call reads (in header values and in the signing secret), sorted, without
+    /// duplicates.
+    pub fn secret_refs(&self) -> Vec<crate::secrets::SecretRef> {
         let templates =
             self.headers.iter().map(|h| h.value.as_str()).chain(self.signing.iter().map(|s| s.secret.as_str()));
-        let mut names: Vec<String> = templates
-            .filter_map(|t| crate::secrets::references(t).ok())
-            .flatten()
-            .map(|r| r.name().to_owned())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        let mut refs: Vec<_> = templates.filter_map(|t| crate::secrets::references(t).ok()).flatten().collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+
+    /// The names of the environment variables the call reads its `${env:NAME}` secrets from, sorted,
+    /// without duplicates (on AWS: its function's variables, fed by NoEcho stack parameters).
+    pub fn secret_env(&self) -> Vec<String> {
+        self.secret_refs().iter().filter_map(|r| r.env_name().map(str::to_owned)).collect()
     }
 }
 
@@ -552,7 +565,7 @@ impl HttpPlan {
 pub struct HttpHeaderPlan {
     /// Header name.
     pub name: String,
-    /// Header value; may reference secrets (`${env:NAME}`).
+    /// Header value; may reference secrets (`${env:NAME}`, `${ssm:NAME}`, `${secretsmanager:NAME}`).
     pub value: String,
 }
 
@@ -561,7 +574,7 @@ pub struct HttpHeaderPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SigningPlan {
-    /// The signing key: a secret reference (`${env:NAME}`).
+    /// The signing key: a secret reference (`${env:NAME}`, `${ssm:NAME}`, `${secretsmanager:NAME}`).
     pub secret: String,
     /// The header carrying the signature.
     pub header: String,

@@ -1,31 +1,65 @@
-//! Secret references in pipeline values: `${env:NAME}`.
+//! Secret references in pipeline values: `${env:NAME}`, `${ssm:NAME}`, `${secretsmanager:NAME}`.
 //!
 //! An `http` step's header values and its signing key may reference secrets. The plan, the
-//! template, the logs and the dashboard hold only the reference; the value is read from the
-//! process environment when the request is made (`orchgen dev`'s environment locally; on AWS, the
-//! step function's environment, which `orchgen deploy` fills from NoEcho stack parameters).
+//! template, the logs and the dashboard hold only the reference; the value is read when the
+//! request is made:
 //!
-//! Syntax: `${env:NAME}` with `NAME` made of `A-Z`, `0-9` and `_`, not starting with a digit;
+//! - `${env:NAME}` — the environment variable `NAME`: `orchgen dev`'s environment locally; on AWS
+//!   the step function's, which `orchgen deploy` fills from a NoEcho stack parameter;
+//! - `${ssm:NAME}` — the SSM Parameter Store parameter `NAME` (a SecureString, decrypted), and
+//!   `${secretsmanager:NAME}` — the string of the Secrets Manager secret `NAME` (a name or an
+//!   ARN): on AWS the step function reads them (its role may read exactly those; feature
+//!   `aws-secrets`, [`aws`]), cached for five minutes; locally `orchgen dev` reads them from the
+//!   environment variable [`SecretRef::local_env`] names (`${ssm:/shop/token}` → `SSM_SHOP_TOKEN`).
+//!
 //! `$${` writes a literal `${`. Any other `${…}` is an error, so that a typo never reaches a
 //! provider as text.
 //!
-//! No feature needed.
+//! No feature needed, but for [`aws`].
+
+#[cfg(feature = "aws-secrets")]
+pub mod aws;
 
 use std::fmt;
 
 /// A reference to a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SecretRef {
     /// `${env:NAME}`: the environment variable `NAME`.
     Env(String),
+    /// `${ssm:NAME}`: an SSM Parameter Store parameter (SecureString), e.g. `/shop/payments/token`.
+    Ssm(String),
+    /// `${secretsmanager:NAME}`: a Secrets Manager secret's string, by name or ARN.
+    SecretsManager(String),
 }
 
 impl SecretRef {
-    /// The environment variable holding the secret.
-    pub fn name(&self) -> &str {
+    /// The environment variable of an `${env:NAME}` reference.
+    pub fn env_name(&self) -> Option<&str> {
         match self {
-            SecretRef::Env(name) => name,
+            SecretRef::Env(name) => Some(name),
+            SecretRef::Ssm(_) | SecretRef::SecretsManager(_) => None,
         }
+    }
+
+    /// The environment variable `orchgen dev` reads the secret from: `NAME` for `${env:NAME}`;
+    /// for the others the scheme and the name in capitals, every other character `_`
+    /// (`${ssm:/shop/payments/token}` → `SSM_SHOP_PAYMENTS_TOKEN`, `${secretsmanager:shop/key}` →
+    /// `SECRETSMANAGER_SHOP_KEY`; of an ARN, the part after `secret:`).
+    pub fn local_env(&self) -> String {
+        let (scheme, name) = match self {
+            SecretRef::Env(name) => return name.clone(),
+            SecretRef::Ssm(name) => ("SSM", name.as_str()),
+            SecretRef::SecretsManager(name) => {
+                ("SECRETSMANAGER", name.rsplit_once(":secret:").map_or(name.as_str(), |(_, n)| n))
+            }
+        };
+        let mut out = String::from(scheme);
+        for part in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| !p.is_empty()) {
+            out.push('_');
+            out.push_str(&part.to_ascii_uppercase());
+        }
+        out
     }
 }
 
@@ -33,6 +67,8 @@ impl fmt::Display for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretRef::Env(name) => write!(f, "${{env:{name}}}"),
+            SecretRef::Ssm(name) => write!(f, "${{ssm:{name}}}"),
+            SecretRef::SecretsManager(name) => write!(f, "${{secretsmanager:{name}}}"),
         }
     }
 }
@@ -85,7 +121,8 @@ fn pieces(value: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
                 offset: start,
                 len: rest.len() - at,
                 message: "`${` starts a secret reference that is not closed".to_owned(),
-                help: "write `${env:NAME}`, or `$${` for a literal `${`".to_owned(),
+                help: "write `${env:NAME}`, `${ssm:NAME}` or `${secretsmanager:NAME}`, or `$${` for a literal `${`"
+                    .to_owned(),
             });
         };
         let inner = &body[..close];
@@ -102,22 +139,35 @@ fn pieces(value: &str) -> Result<Vec<Piece<'_>>, SyntaxError> {
                             .to_owned(),
                 });
             }
-            Some((scheme @ ("ssm" | "secretsmanager"), _)) => {
-                return Err(SyntaxError {
-                    offset: start,
-                    len,
-                    message: format!("`${{{scheme}:…}}` secrets are not supported yet"),
-                    help: "use `${env:NAME}`: `orchgen dev` reads it from its environment, `orchgen deploy` passes it \
-                           to the step's function as a NoEcho stack parameter"
-                        .to_owned(),
-                });
-            }
+            Some(("ssm", name)) => match ssm_name_problem(name) {
+                None => SecretRef::Ssm(name.to_owned()),
+                Some(problem) => {
+                    return Err(SyntaxError {
+                        offset: start,
+                        len,
+                        message: format!("`{name}` is not an SSM parameter name: {problem}"),
+                        help: "name the parameter like `${ssm:/shop/payments/token}`: letters, digits, `_`, `.`, `-`, and `/` between levels".to_owned(),
+                    });
+                }
+            },
+            Some(("secretsmanager", name)) => match secrets_manager_name_problem(name) {
+                None => SecretRef::SecretsManager(name.to_owned()),
+                Some(problem) => {
+                    return Err(SyntaxError {
+                        offset: start,
+                        len,
+                        message: format!("`{name}` is not a Secrets Manager secret name or ARN: {problem}"),
+                        help: "name the secret like `${secretsmanager:shop/payments-signing-key}` (letters, digits and `/_+=.@-`), or give its ARN".to_owned(),
+                    });
+                }
+            },
             _ => {
                 return Err(SyntaxError {
                     offset: start,
                     len,
                     message: format!("`${{{inner}}}` is not a secret reference"),
-                    help: "write `${env:NAME}`, or `$${` for a literal `${`".to_owned(),
+                    help: "write `${env:NAME}`, `${ssm:NAME}` or `${secretsmanager:NAME}`, or `$${` for a literal `${`"
+                        .to_owned(),
                 });
             }
         };
@@ -133,6 +183,45 @@ fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Why `name` cannot name an SSM parameter, if it cannot.
+fn ssm_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 1011 {
+        Some("it must have 1 to 1011 characters")
+    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c)) {
+        Some("only letters, digits, `_`, `.`, `-` and `/` are allowed")
+    } else if name.ends_with('/') || name.contains("//") {
+        Some("`/` separates levels: no empty level, no `/` at the end")
+    } else if ["aws", "ssm"].iter().any(|p| name.trim_start_matches('/').to_ascii_lowercase().starts_with(p)) {
+        Some("names starting with `aws` or `ssm` are reserved by AWS")
+    } else {
+        None
+    }
+}
+
+/// Why `name` cannot name a Secrets Manager secret (a name or an ARN), if it cannot.
+fn secrets_manager_name_problem(name: &str) -> Option<&'static str> {
+    let allowed = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+    if let Some(arn) = name.strip_prefix("arn:") {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let well_formed = parts.len() == 6
+            && parts[0].starts_with("aws")
+            && parts[1] == "secretsmanager"
+            && !parts[2].is_empty()
+            && parts[3].len() == 12
+            && parts[3].chars().all(|c| c.is_ascii_digit())
+            && parts[4] == "secret"
+            && allowed(parts[5]);
+        return (!well_formed).then_some("an ARN reads `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`");
+    }
+    if name.len() > 512 {
+        Some("it must have 1 to 512 characters")
+    } else if !allowed(name) {
+        Some("only letters, digits and `/_+=.@-` are allowed")
+    } else {
+        None
+    }
 }
 
 /// Why an environment variable cannot hold a secret, if it cannot: Lambda reserves `AWS_*`,
@@ -173,11 +262,10 @@ pub fn expand(value: &str, lookup: impl Fn(&SecretRef) -> Option<String>) -> Res
     Ok(out)
 }
 
-/// `value` with each reference replaced from the process environment.
+/// `value` with each reference replaced from the process environment, as `orchgen dev` reads
+/// secrets ([`SecretRef::local_env`]).
 pub fn expand_from_env(value: &str) -> Result<String, ExpandError> {
-    expand(value, |r| match r {
-        SecretRef::Env(name) => std::env::var(name).ok(),
-    })
+    expand(value, |r| std::env::var(r.local_env()).ok())
 }
 
 /// Why a value could not be expanded.
@@ -209,7 +297,7 @@ mod tests {
 
     #[test]
     fn expansion_replaces_references_and_keeps_text() {
-        let lookup = |r: &SecretRef| (r.name() == "TOKEN").then(|| "s3cr3t".to_owned());
+        let lookup = |r: &SecretRef| (r.env_name() == Some("TOKEN")).then(|| "s3cr3t".to_owned());
         assert_eq!(expand("Bearer ${env:TOKEN}!", lookup).unwrap(), "Bearer s3cr3t!");
         assert_eq!(expand("$${env:TOKEN}", lookup).unwrap(), "${env:TOKEN}");
         assert_eq!(
@@ -223,12 +311,42 @@ mod tests {
         let e = references("x ${env:token}").unwrap_err();
         assert_eq!((e.offset, e.len), (2, 12));
         assert!(e.message.contains("`token` is not an environment variable name"), "{e}");
-        let e = references("${ssm:/shop/key}").unwrap_err();
-        assert!(e.message.contains("not supported yet"), "{e}");
+        let e = references("${ssm:/shop//key}").unwrap_err();
+        assert!(e.message.contains("not an SSM parameter name"), "{e}");
+        let e = references("${ssm:/aws/reference/x}").unwrap_err();
+        assert!(e.message.contains("reserved by AWS"), "{e}");
+        let e = references("${secretsmanager:shop key}").unwrap_err();
+        assert!(e.message.contains("not a Secrets Manager secret name or ARN"), "{e}");
+        let e = references("${secretsmanager:arn:aws:secretsmanager:us-east-1:12:secret:x}").unwrap_err();
+        assert!(e.message.contains("an ARN reads"), "{e}");
         let e = references("${env:A").unwrap_err();
         assert!(e.message.contains("not closed"), "{e}");
         let e = references("${TOKEN}").unwrap_err();
         assert!(e.message.contains("`${TOKEN}` is not a secret reference"), "{e}");
+    }
+
+    #[test]
+    fn aws_references_parse_and_name_their_local_variable() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/key-AbCdEf";
+        assert_eq!(
+            references(&format!(
+                "${{ssm:/shop/payments/token}} ${{secretsmanager:shop/signing-key}} ${{secretsmanager:{arn}}}"
+            ))
+            .unwrap(),
+            [
+                SecretRef::Ssm("/shop/payments/token".to_owned()),
+                SecretRef::SecretsManager("shop/signing-key".to_owned()),
+                SecretRef::SecretsManager(arn.to_owned())
+            ]
+        );
+        assert_eq!(SecretRef::Ssm("/shop/payments/token".to_owned()).local_env(), "SSM_SHOP_PAYMENTS_TOKEN");
+        assert_eq!(
+            SecretRef::SecretsManager("shop/signing-key".to_owned()).local_env(),
+            "SECRETSMANAGER_SHOP_SIGNING_KEY"
+        );
+        assert_eq!(SecretRef::SecretsManager(arn.to_owned()).local_env(), "SECRETSMANAGER_SHOP_KEY_ABCDEF");
+        assert_eq!(SecretRef::Env("TOKEN".to_owned()).local_env(), "TOKEN");
+        assert_eq!(SecretRef::Ssm("/a/b".to_owned()).to_string(), "${ssm:/a/b}");
     }
 
     #[test]

@@ -264,9 +264,10 @@ fn the_http_example_charges_and_notifies_through_the_example_provider() {
     let text = std::fs::read_to_string(workspace_root().join("pipelines/orders-http.yaml")).expect("the example");
     let pipeline = dir.path().join("orders-http.yaml");
     std::fs::write(&pipeline, text.replace("127.0.0.1:9000", &format!("127.0.0.1:{}", provider.port))).expect("write");
+    // The signing key is `${secretsmanager:shop/payments-signing-key}`: locally, its variable.
     let server = dev(&pipeline, &dir.path().join("data"))
         .env("PAYMENTS_TOKEN", "tok_test")
-        .env("PAYMENTS_SIGNING_KEY", "whsec_test")
+        .env("SECRETSMANAGER_SHOP_PAYMENTS_SIGNING_KEY", "whsec_test")
         .start();
 
     let id = server.submit(&one_unit("product-1", "credit_card"));

@@ -156,6 +156,9 @@ struct StepMainContext {
     name: String,
     /// The custom handler the binary registers, if any.
     handler: Option<HandlerEntry>,
+    /// The runtime's `main`: `run_http_step` for an `http` step or compensation (its secrets from
+    /// AWS), else `run_step` (whose binary then carries no SSM or Secrets Manager client).
+    run: &'static str,
 }
 
 /// A custom handler to register.
@@ -229,14 +232,14 @@ fn render(tera: &tera::Tera, template: &'static str, context: &impl Serialize) -
 
 /// The context of a step or compensation binary.
 fn step_context(plan: &Plan, function: &Function) -> Result<StepMainContext, GlueError> {
-    let (constructor, name, kind, handler) = match function {
+    let (constructor, name, kind, handler, http) = match function {
         Function::Step(name) => {
             let step = plan.step(name).ok_or_else(|| GlueError::UnknownFunction { function: name.clone() })?;
             let handler = match &step.action {
                 StepAction::Custom(h) => Some(h),
                 _ => None,
             };
-            ("step", name, step.action.kind(), handler)
+            ("step", name, step.action.kind(), handler, step.action.http().is_some())
         }
         Function::Compensation(name) => {
             let compensation =
@@ -245,7 +248,7 @@ fn step_context(plan: &Plan, function: &Function) -> Result<StepMainContext, Glu
                 CompensationAction::Custom(h) => Some(h),
                 _ => None,
             };
-            ("compensation", name, compensation.action.kind(), handler)
+            ("compensation", name, compensation.action.kind(), handler, compensation.action.http().is_some())
         }
         other => return Err(GlueError::UnknownFunction { function: other.name() }),
     };
@@ -260,7 +263,8 @@ fn step_context(plan: &Plan, function: &Function) -> Result<StepMainContext, Glu
         Some(h) => format!("{owner} ({kind}: `{}`)", h.path),
         None => format!("{owner} ({kind})"),
     };
-    Ok(StepMainContext { pipeline: plan.name.clone(), what, constructor, name: rust_string(name), handler })
+    let run = if http { "run_http_step" } else { "run_step" };
+    Ok(StepMainContext { pipeline: plan.name.clone(), what, constructor, name: rust_string(name), handler, run })
 }
 
 /// The crates of the plan's custom handlers: name → (directory relative to the glue, who named it).

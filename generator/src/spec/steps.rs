@@ -113,8 +113,8 @@ pub struct StepSpec {
     /// `http` steps: the HTTP method (default `POST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethodSpec>,
-    /// `http` steps: request headers. Values may read secrets with `${env:NAME}` (never write a
-    /// secret itself here); `Content-Type`, `Idempotency-Key`, `Host` and `Content-Length` are set by orchgen.
+    /// `http` steps: request headers. Values may read secrets — `${env:NAME}`, `${ssm:/param/name}`,
+    /// `${secretsmanager:secret-name}` (never write a secret itself here); `Content-Type`, `Idempotency-Key`, `Host` and `Content-Length` are set by orchgen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = &http_headers_example())]
     pub headers: Option<std::collections::BTreeMap<String, String>>,
@@ -140,7 +140,8 @@ fn http_headers_example() -> std::collections::BTreeMap<String, String> {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SigningSpec {
-    /// The signing key, read from a secret: `${env:NAME}`.
+    /// The signing key, read from a secret: `${env:NAME}`, `${ssm:/param/name}` or
+    /// `${secretsmanager:secret-name}`.
     #[schemars(example = &"${env:PAYMENTS_SIGNING_KEY}")]
     pub secret: String,
     /// The header carrying the signature (default `X-Orchgen-Signature`).
@@ -387,8 +388,8 @@ pub struct CompensationSpec {
     /// `http` compensations: the HTTP method (default `POST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethodSpec>,
-    /// `http` compensations: request headers. Values may read secrets with `${env:NAME}` (never write a
-    /// secret itself here); `Content-Type`, `Idempotency-Key`, `Host` and `Content-Length` are set by orchgen.
+    /// `http` compensations: request headers. Values may read secrets — `${env:NAME}`, `${ssm:/param/name}`,
+    /// `${secretsmanager:secret-name}` (never write a secret itself here); `Content-Type`, `Idempotency-Key`, `Host` and `Content-Length` are set by orchgen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = &http_headers_example())]
     pub headers: Option<std::collections::BTreeMap<String, String>>,

@@ -425,9 +425,9 @@ impl Checker<'_> {
                 Diagnostic::error("orchgen::bad-secret", e.message, self.span(pointer), "not a secret reference")
                     .with_help(e.help),
             ),
-            Ok(refs) if refs.iter().any(|r| secrets::reserved_env(r.name()).is_some()) => {
+            Ok(refs) if refs.iter().any(|r| r.env_name().and_then(secrets::reserved_env).is_some()) => {
                 for r in refs {
-                    if let Some(why) = secrets::reserved_env(r.name()) {
+                    if let Some(why) = r.env_name().and_then(secrets::reserved_env) {
                         self.out.push(
                             Diagnostic::error(
                                 "orchgen::reserved-secret-name",
@@ -447,7 +447,7 @@ impl Checker<'_> {
                     self.span(pointer),
                     "the key itself",
                 )
-                .with_help("read it from the environment: `secret: ${env:SIGNING_KEY}`"),
+                .with_help("reference it: `secret: ${env:SIGNING_KEY}`, `${ssm:/shop/signing-key}` or `${secretsmanager:shop/signing-key}`"),
             ),
             Ok(_) => {}
         }

@@ -137,6 +137,18 @@ pub fn emf(plan: &Plan) -> Arc<Emf> {
     Arc::new(Emf::stdout(&plan.name, &stage()))
 }
 
+/// The `main` of an `http` step or compensation function: [`run_step`] with the `http` handler
+/// reading `${ssm:…}` and `${secretsmanager:…}` secrets from AWS with the function's role
+/// ([`crate::secrets::aws`]). A function of its own, so that the other step functions' binaries
+/// carry none of the SSM and Secrets Manager clients.
+pub async fn run_http_step(plan_json: &str, function: Function, mut registry: Registry) -> Result<(), Error> {
+    let sdk = sdk_config(&AwsOptions::from_env()).await;
+    let secrets = crate::secrets::aws::AwsSecrets::new(&sdk);
+    let source = crate::steps::http::SecretSource::Aws(Arc::new(secrets));
+    registry.set_http(Arc::new(crate::steps::http::HttpStep::with_secrets(source)));
+    run_step(plan_json, function, registry).await
+}
+
 /// The `main` of a step or compensation function: logs, the plan, then answers
 /// invocations with the handler `registry` gives the function until the runtime stops.
 pub async fn run_step(plan_json: &str, function: Function, registry: Registry) -> Result<(), Error> {

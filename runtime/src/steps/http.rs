@@ -27,11 +27,14 @@
 //! - No connection: retryable `HTTP_UNREACHABLE`; no answer within the step's timeout: retryable
 //!   `TIMEOUT` (the engine's code for the same fault); another transport error: retryable
 //!   `HTTP_REQUEST_FAILED`.
-//! - A referenced secret that is not set: terminal `SECRET_MISSING`, naming the reference (never
-//!   a value).
+//! - A referenced secret that is not set (or, on AWS, a parameter or secret that does not
+//!   exist): terminal `SECRET_MISSING`, naming the reference (never a value); one the function may
+//!   not read: terminal `SECRET_UNREADABLE`; SSM or Secrets Manager unreachable: retryable
+//!   `SECRET_UNAVAILABLE`. Where secrets come from is the handler's [`SecretSource`].
 //!
 //! No feature needed: the same code runs in `orchgen dev` and in the step's Lambda function.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::order::Order;
 use crate::plan::{HttpPlan, Plan};
-use crate::secrets::{self, ExpandError};
+use crate::secrets::{self, ExpandError, SecretRef};
 
 use super::{StepError, StepHandler, StepInput, StepOutput};
 
@@ -84,17 +87,79 @@ pub struct HttpStepContext {
     pub idempotency_key: String,
 }
 
+/// Where an [`HttpStep`] reads the secrets it sends.
+#[derive(Debug, Clone, Default)]
+pub enum SecretSource {
+    /// The process environment, each secret under [`SecretRef::local_env`]: `orchgen dev`.
+    #[default]
+    Environment,
+    /// On AWS: `${env:NAME}` from the function's environment, `${ssm:…}` and
+    /// `${secretsmanager:…}` from their services, cached.
+    #[cfg(feature = "aws-secrets")]
+    Aws(std::sync::Arc<secrets::aws::AwsSecrets>),
+}
+
 /// Runs `http` steps and compensations.
 #[derive(Debug, Default)]
 pub struct HttpStep {
     /// Built on first use: one without redirects, one following at most 5.
     clients: OnceLock<Result<(reqwest::Client, reqwest::Client), String>>,
+    /// Where its secrets come from.
+    secrets: SecretSource,
 }
 
 impl HttpStep {
-    /// A handler; its HTTP clients are built on first use.
+    /// A handler reading secrets from the environment; its HTTP clients are built on first use.
     pub fn new() -> HttpStep {
         HttpStep::default()
+    }
+
+    /// A handler reading secrets from `source`.
+    pub fn with_secrets(source: SecretSource) -> HttpStep {
+        HttpStep { secrets: source, ..HttpStep::default() }
+    }
+
+    /// The value of every secret `http` reads, by reference.
+    async fn secrets(&self, http: &HttpPlan, name: &str) -> Result<BTreeMap<SecretRef, String>, StepError> {
+        let mut values = BTreeMap::new();
+        for reference in http.secret_refs() {
+            let value = match &self.secrets {
+                SecretSource::Environment => std::env::var(reference.local_env()).map_err(|_| {
+                    let variable = reference.local_env();
+                    let read_as = if reference.env_name().is_some() {
+                        String::new()
+                    } else {
+                        format!(" (read locally from the environment variable {variable})")
+                    };
+                    StepError::terminal(
+                        "SECRET_MISSING",
+                        format!(
+                            "`{name}` needs the secret {reference}{read_as}, and it is not set in the environment of the process running the step"
+                        ),
+                    )
+                })?,
+                #[cfg(feature = "aws-secrets")]
+                SecretSource::Aws(aws) => aws.get(&reference).await.map_err(|e| {
+                    use secrets::aws::FetchError;
+                    match e {
+                        FetchError::NotFound(why) => StepError::terminal(
+                            "SECRET_MISSING",
+                            format!("`{name}` needs the secret {reference}: {why}"),
+                        ),
+                        FetchError::Denied(why) => StepError::terminal(
+                            "SECRET_UNREADABLE",
+                            format!("`{name}` may not read the secret {reference}: {why}"),
+                        ),
+                        FetchError::Unavailable(why) => StepError::retryable(
+                            "SECRET_UNAVAILABLE",
+                            format!("`{name}` could not read the secret {reference}: {why}"),
+                        ),
+                    }
+                })?,
+            };
+            values.insert(reference, value);
+        }
+        Ok(values)
     }
 
     fn client(&self, follow_redirects: bool) -> Result<&reqwest::Client, StepError> {
@@ -141,19 +206,28 @@ impl StepHandler for HttpStep {
         })
         .map_err(|e| StepError::terminal("HTTP_BODY", format!("the order does not serialise: {e}")))?;
         let name = input.compensation.as_ref().map_or(&input.step.name, |c| &c.name);
-        call(self.client(http.follow_redirects)?, http, name, &input.idempotency_key, body, timeout_ms).await
+        let secrets = self.secrets(http, name).await?;
+        let request = Request { http, name, idempotency_key: &input.idempotency_key, secrets: &secrets };
+        call(self.client(http.follow_redirects)?, request, body, timeout_ms).await
     }
+}
+
+/// What one request is made of, but its body.
+struct Request<'a> {
+    http: &'a HttpPlan,
+    name: &'a str,
+    idempotency_key: &'a str,
+    secrets: &'a BTreeMap<SecretRef, String>,
 }
 
 /// Sends one request and reads its answer.
 async fn call(
     client: &reqwest::Client,
-    http: &HttpPlan,
-    name: &str,
-    idempotency_key: &str,
+    request: Request<'_>,
     body: Vec<u8>,
     timeout_ms: u64,
 ) -> Result<StepOutput, StepError> {
+    let Request { http, name, idempotency_key, secrets } = request;
     let method = reqwest::Method::from_bytes(http.method.as_bytes())
         .map_err(|_| StepError::terminal("HTTP_METHOD", format!("`{}` is not an HTTP method", http.method)))?;
     let what = format!("{} {}", http.method, http.url);
@@ -164,7 +238,7 @@ async fn call(
         .header(reqwest::header::ACCEPT, "application/json")
         .header(IDEMPOTENCY_HEADER, idempotency_key);
     for header in &http.headers {
-        let value = secret_value(&header.value, name, &header.name)?;
+        let value = secret_value(&header.value, name, &header.name, secrets)?;
         let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
             StepError::terminal(
                 "HTTP_HEADER",
@@ -178,7 +252,7 @@ async fn call(
         request = request.header(header.name.as_str(), value);
     }
     if let Some(signing) = &http.signing {
-        let secret = secret_value(&signing.secret, name, "signing.secret")?;
+        let secret = secret_value(&signing.secret, name, "signing.secret", secrets)?;
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         request = request.header(signing.header.as_str(), signature(secret.as_bytes(), timestamp, &body));
     }
@@ -207,15 +281,17 @@ async fn call(
     }
 }
 
-/// A header value or signing key with its secrets filled in.
-fn secret_value(template: &str, name: &str, what: &str) -> Result<String, StepError> {
-    secrets::expand_from_env(template).map_err(|e| match e {
+/// A header value or signing key with its secrets (read beforehand) filled in.
+fn secret_value(
+    template: &str,
+    name: &str,
+    what: &str,
+    values: &BTreeMap<SecretRef, String>,
+) -> Result<String, StepError> {
+    secrets::expand(template, |r| values.get(r).cloned()).map_err(|e| match e {
         ExpandError::Missing(missing) => StepError::terminal(
             "SECRET_MISSING",
-            format!(
-                "`{name}` needs the secret {} for `{what}`, and it is not set in the environment of the process running the step",
-                missing.reference
-            ),
+            format!("`{name}` needs the secret {} for `{what}`, and it was not read", missing.reference),
         ),
         ExpandError::Syntax(syntax) => {
             StepError::terminal("SECRET_SYNTAX", format!("`{what}` of `{name}`: {}", syntax.message))

@@ -79,6 +79,12 @@ impl Registry {
         }
     }
 
+    /// Replaces the handler of `http` steps and compensations (e.g. one reading its secrets from
+    /// AWS, in a step's Lambda function).
+    pub fn set_http(&mut self, handler: Arc<dyn StepHandler>) {
+        self.http = handler;
+    }
+
     /// Registers (or replaces) the handler of custom steps and compensations naming `function`.
     pub fn register(&mut self, function: impl Into<String>, handler: Arc<dyn StepHandler>) {
         self.custom.insert(function.into(), handler);

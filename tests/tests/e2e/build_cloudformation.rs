@@ -165,6 +165,13 @@ fn roles_are_least_privilege() {
                                     "{name}: {id} metrics limited to the pipeline's namespace"
                                 );
                             }
+                        } else if let Some(arn) = r.as_str() {
+                            // A secret the pipeline names by its full ARN (it may live in another stack).
+                            let named = orchgen_runtime::secrets::SecretRef::SecretsManager(arn.to_owned());
+                            assert!(
+                                plan.secret_refs().contains(&named) && actions == ["secretsmanager:GetSecretValue"],
+                                "{name}: {id} resource {r} is neither a reference to this stack nor a secret the pipeline names"
+                            );
                         } else {
                             assert!(r.is_object(), "{name}: {id} resource {r} is not a reference to this stack");
                         }
@@ -463,4 +470,87 @@ compensations:
     for id in ["ApiFunction", "StreamProcessorFunction", "StepValidateFunction"] {
         assert!(secret_vars(id).is_empty(), "{id} gets no secret");
     }
+}
+
+#[test]
+fn each_http_function_may_read_exactly_its_ssm_parameters_and_secrets() {
+    let yaml = r#"name: shop
+steps:
+  - { name: validate, kind: validate }
+  - name: pay
+    kind: http
+    url: https://pay.example.com/charges
+    headers: { Authorization: "Bearer ${ssm:/shop/pay/token}", X-Tenant: "${ssm:tenant}" }
+    signing: { secret: "${secretsmanager:shop/pay-signing}" }
+    compensate: refund
+  - name: crm
+    kind: http
+    url: https://crm.example.com/orders
+    headers: { X-Api-Key: "${secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-AbCdEf}" }
+compensations:
+  - name: refund
+    kind: http
+    url: https://pay.example.com/refunds
+    headers: { Authorization: "Bearer ${ssm:/shop/pay/token}" }
+"#;
+    let checked = orchgen_generator::check_source(orchgen_generator::source::SourceFile::new("shop.yaml", yaml));
+    let plan = checked.plan.unwrap_or_else(|| panic!("valid:\n{}", checked.report.render(100)));
+    let t = parse(&plan);
+    // Each role's statements that read secrets: (sid, actions, resources).
+    let reads = |function: &str| -> Vec<(String, Value, Value)> {
+        let role = function.replace("Function", "Role");
+        let statements = t["Resources"][role.as_str()]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{role} has a policy"));
+        statements
+            .iter()
+            .filter(|s| s["Sid"] == "ReadSecretParameters" || s["Sid"] == "ReadSecrets")
+            .map(|s| (s["Sid"].as_str().unwrap().to_owned(), s["Action"].clone(), s["Resource"].clone()))
+            .collect()
+    };
+    let parameter = |name: &str| serde_json::json!({ "Fn::Sub": format!("arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{name}") });
+    let secret = serde_json::json!({
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:shop/pay-signing-??????"
+    });
+    let as_list = |v: Value| if v.is_array() { v } else { Value::Array(vec![v]) };
+    let normalised = |reads: Vec<(String, Value, Value)>| -> Vec<(String, Value, Value)> {
+        reads.into_iter().map(|(sid, a, r)| (sid, as_list(a), as_list(r))).collect()
+    };
+    assert_eq!(
+        normalised(reads("StepPayFunction")),
+        [
+            (
+                "ReadSecretParameters".to_owned(),
+                serde_json::json!(["ssm:GetParameter"]),
+                serde_json::json!([parameter("shop/pay/token"), parameter("tenant")])
+            ),
+            (
+                "ReadSecrets".to_owned(),
+                serde_json::json!(["secretsmanager:GetSecretValue"]),
+                serde_json::json!([secret])
+            ),
+        ]
+    );
+    assert_eq!(
+        normalised(reads("StepCrmFunction")),
+        [(
+            "ReadSecrets".to_owned(),
+            serde_json::json!(["secretsmanager:GetSecretValue"]),
+            serde_json::json!(["arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-AbCdEf"])
+        )]
+    );
+    assert_eq!(
+        normalised(reads("CompensationRefundFunction")),
+        [(
+            "ReadSecretParameters".to_owned(),
+            serde_json::json!(["ssm:GetParameter"]),
+            serde_json::json!([parameter("shop/pay/token")])
+        )]
+    );
+    for id in ["ApiFunction", "StreamProcessorFunction", "StepValidateFunction"] {
+        assert!(reads(id).is_empty(), "{id} reads no secret");
+    }
+    // Nothing of these secrets is a stack parameter or a variable: the function reads them itself.
+    let parameters = t["Parameters"].as_object().expect("parameters");
+    assert!(!parameters.keys().any(|k| k.starts_with("Secret")), "{parameters:?}");
 }

@@ -138,6 +138,12 @@ fn http_steps_and_compensations_get_a_function_that_runs_the_runtimes_http_call(
     let warehouse = text(&glue, "src/bin/step-warehouse.rs");
     assert!(warehouse.contains(r#"Function::step("warehouse")"#), "{warehouse}");
     assert!(!warehouse.contains("register("), "no user handler: the runtime makes the call\n{warehouse}");
+    // Its secrets come from AWS; the other step binaries carry no SSM or Secrets Manager client.
+    assert!(warehouse.contains("orchgen_runtime::lambda::run_http_step(&plan, function, registry)"), "{warehouse}");
+    let recall = text(&glue, "src/bin/compensation-recall-order.rs");
+    assert!(recall.contains("lambda::run_http_step("), "{recall}");
+    let validate = text(&glue, "src/bin/step-validate.rs");
+    assert!(validate.contains("orchgen_runtime::lambda::run_step(&plan, function, registry)"), "{validate}");
 }
 
 #[test]

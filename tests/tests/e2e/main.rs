@@ -11,6 +11,7 @@ mod corpus;
 mod dynamodb_engine;
 mod editor_lsp;
 mod glue_dynamodb;
+mod http_secrets_aws;
 mod layering;
 mod schema_committed;
 mod store_conformance;

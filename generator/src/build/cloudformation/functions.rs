@@ -12,6 +12,7 @@
 
 use orchgen_runtime::functions::{self as plan_functions, ENV_FUNCTION_PREFIX, ENV_LOG_LEVEL, ENV_STAGE, Function};
 use orchgen_runtime::plan::{Architecture, CompensationAction, Plan, StepAction, TablePlan};
+use orchgen_runtime::secrets::SecretRef;
 use orchgen_runtime::telemetry::names as metric_names;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -187,6 +188,7 @@ impl FunctionContext {
         for env in &secrets {
             environment.push(EnvVar { name: env.clone(), value: reference(&names::secret_parameter(env)) });
         }
+        statements.extend(secret_statements(&http.map(|h| h.secret_refs()).unwrap_or_default()));
         let mut checkov_skips = vec![
             CheckovSkip::new(
                 "CKV_AWS_116",
@@ -248,6 +250,43 @@ impl FunctionContext {
             checkov_skips,
         })
     }
+}
+
+/// Read access to exactly the SSM parameters and Secrets Manager secrets an `http` step names. No
+/// KMS statement: the AWS managed keys (`aws/ssm`, `aws/secretsmanager`) let every principal of
+/// the account that may read the parameter or secret decrypt it; a customer managed key needs its
+/// key policy to allow the function's role.
+fn secret_statements(refs: &[SecretRef]) -> Vec<Statement> {
+    let parameters: Vec<Value> = refs
+        .iter()
+        .filter_map(|r| match r {
+            SecretRef::Ssm(name) => Some(sub(format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{}",
+                names::sub_literal(name.trim_start_matches('/'))
+            ))),
+            _ => None,
+        })
+        .collect();
+    let secrets: Vec<Value> = refs
+        .iter()
+        .filter_map(|r| match r {
+            SecretRef::SecretsManager(arn) if arn.starts_with("arn:") => Some(json!(arn)),
+            // Secrets Manager appends six random characters to a secret's name in its ARN.
+            SecretRef::SecretsManager(name) => Some(sub(format!(
+                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{}-??????",
+                names::sub_literal(name)
+            ))),
+            _ => None,
+        })
+        .collect();
+    let mut statements = Vec::new();
+    if !parameters.is_empty() {
+        statements.push(Statement::new("ReadSecretParameters", &["ssm:GetParameter"], parameters));
+    }
+    if !secrets.is_empty() {
+        statements.push(Statement::new("ReadSecrets", &["secretsmanager:GetSecretValue"], secrets));
+    }
+    statements
 }
 
 /// Refuses two secrets whose NoEcho parameters would have the same name (`A_B` and `A__B`).
