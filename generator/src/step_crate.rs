@@ -231,6 +231,16 @@ pub fn normalise(path: &Path) -> PathBuf {
     out
 }
 
+/// The path from folder `from` to `to` (both absolute and normalised), with `/` separators.
+pub fn relative(from: &Path, to: &Path) -> String {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
+    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,8 @@ use std::path::{Component, Path, PathBuf};
 
 use orchgen_runtime::plan::Plan;
 
+use crate::step_crate::relative;
+
 /// The CloudFormation template, relative to the build directory.
 pub const TEMPLATE_FILE: &str = "template.json";
 /// The OpenAPI document.
@@ -157,16 +159,6 @@ fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
         }
     }
     Ok(out)
-}
-
-/// The path from folder `from` to `to` (both absolute and normalised), with `/` separators.
-fn relative(from: &Path, to: &Path) -> String {
-    let from: Vec<Component> = from.components().collect();
-    let to: Vec<Component> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
-    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
-    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
 }
 
 /// The files a previous build listed in its manifest (only safe relative paths).

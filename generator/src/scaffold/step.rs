@@ -58,9 +58,9 @@ pub fn new_step(project: &Path, pipeline: &Path, name: &str, before: Option<&str
         std::fs::copy(sdk.lock_file(), &lock).map_err(|e| ScaffoldError::Io(lock.clone(), e))?;
     }
     let crate_abs = crate::step_crate::normalise(&crate_dir);
-    let runtime_path = relative(&crate_abs, &sdk.runtime_dir());
+    let runtime_path = crate::step_crate::relative(&crate_abs, &sdk.runtime_dir());
     let pipeline_dir = crate::step_crate::normalise(&crate::step_crate::pipeline_folder(pipeline));
-    let crate_path = relative(&pipeline_dir, &crate_abs);
+    let crate_path = crate::step_crate::relative(&pipeline_dir, &crate_abs);
     let function = format!("{library}::run");
     let files = [
         (crate_dir.join("Cargo.toml"), cargo_toml(&library, &runtime_path)),
@@ -284,16 +284,6 @@ mod tests {{
     )
 }
 
-/// `to` relative to `from` (both absolute and normalised), `/`-separated.
-fn relative(from: &Path, to: &Path) -> String {
-    let from: Vec<_> = from.components().collect();
-    let to: Vec<_> = to.components().collect();
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
-    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
-    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +320,7 @@ mod tests {
 
     #[test]
     fn relative_paths() {
+        use crate::step_crate::relative;
         assert_eq!(
             relative(Path::new("/p/steps/x"), Path::new("/p/.orchgen/sdk/runtime")),
             "../../.orchgen/sdk/runtime"
