@@ -337,7 +337,10 @@ async fn serve(
                 dead_letter_file: Some(data_dir.join(DEAD_LETTER_FILE)),
                 ..ProcessorConfig::from_plan(&plan)
             };
-            Driver::Processor(Processor::new(engine.clone(), store, config).spawn())
+            // Woken by every commit of the store: a new order's first step starts as soon as the
+            // order is durable, not at the next poll.
+            let commits = store.change_notifier();
+            Driver::Processor(Processor::new(engine.clone(), store, config).wake_on(commits).spawn())
         }
         Backend::DynamoDb(ddb) => {
             let DynamoDbBackend { sdk, consumer, .. } = *ddb;

@@ -139,6 +139,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// Dropping it stops the writer thread once the jobs already queued are done.
 pub struct SqliteStore {
     writer: mpsc::Sender<Box<dyn Job>>,
+    /// Fired after every group commit of the writer.
+    committed: Arc<tokio::sync::Notify>,
     thread: Option<JoinHandle<()>>,
     checkpointer: Option<Checkpointer>,
     readers: Readers,
@@ -186,6 +188,14 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
+    /// Fires after every commit of the writer (a new order, a transition, a checkpoint): given to
+    /// the processor (`Processor::wake_on`), it reads the change feed as soon as a record is
+    /// durable instead of at its next poll. A commit while nobody waits leaves one wake-up behind,
+    /// so none is lost.
+    pub fn change_notifier(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.committed)
+    }
+
     fn start(
         conn: Connection,
         readers: Readers,
@@ -195,11 +205,13 @@ impl SqliteStore {
         migrate(&conn)?;
         let (writer, jobs) = mpsc::channel(QUEUE_DEPTH);
         let state = checkpointer.as_ref().map(|c| Arc::clone(&c.state));
+        let committed = Arc::new(tokio::sync::Notify::new());
+        let notify = Arc::clone(&committed);
         let thread = std::thread::Builder::new()
             .name("orchgen-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs, state))
+            .spawn(move || writer_loop(conn, jobs, state, &notify))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(SqliteStore { writer, thread: Some(thread), checkpointer, readers, path })
+        Ok(SqliteStore { writer, committed, thread: Some(thread), checkpointer, readers, path })
     }
 
     /// Runs `f` on the writer thread, inside its own savepoint of a group transaction; its writes
@@ -477,7 +489,12 @@ where
     }
 }
 
-fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, checkpoint: Option<Arc<CheckpointState>>) {
+fn writer_loop(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    checkpoint: Option<Arc<CheckpointState>>,
+    committed: &tokio::sync::Notify,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -491,6 +508,7 @@ fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, checkpo
         if let Some(state) = &checkpoint {
             state.dirty.store(true, Ordering::Release);
         }
+        committed.notify_one();
     }
 }
 

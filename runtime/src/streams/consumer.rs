@@ -11,7 +11,8 @@
 //!   Checkpoints are JSON files per shard ([`CheckpointDir`]), written after every batch, so a
 //!   restart re-delivers nothing that finished. An expired iterator (`ExpiredIteratorException`) is
 //!   replaced by a new one after the checkpoint; the records read but not finished are read again.
-//! - **Polling**: an idle shard is polled every `poll_interval`, doubling up to `max_poll_interval`.
+//! - **Polling**: an idle shard is polled every `poll_interval`, doubling up to `max_poll_interval`
+//!   (from the plan: both [`LAMBDA_POLL_INTERVAL`], four reads a second, as Lambda polls a shard).
 //! - **Batches** (the plan's `stream` settings): up to `batch_size` records, gathered for up to
 //!   `batching_window`. The handler's `batchItemFailures` are honoured like Lambda does: the records
 //!   before the lowest failed sequence number are finished, the batch is retried from it.
@@ -91,6 +92,10 @@ pub struct StreamConsumerConfig {
     pub shard_refresh_interval: Duration,
 }
 
+/// How often an idle shard is read: a Lambda event source mapping polls each shard of a DynamoDB
+/// stream four times a second, and so does the consumer (never slower).
+pub const LAMBDA_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 impl StreamConsumerConfig {
     /// The settings of a Lambda event source mapping with the plan's `stream` section, reading the
     /// plan's orders table (change `table_name` for a prefixed table).
@@ -107,8 +112,8 @@ impl StreamConsumerConfig {
             max_record_age: (stream.max_record_age_s > 0)
                 .then(|| Duration::from_secs(u64::from(stream.max_record_age_s))),
             bisect_on_error: stream.bisect_on_error,
-            poll_interval: Duration::from_millis(100),
-            max_poll_interval: Duration::from_secs(1),
+            poll_interval: LAMBDA_POLL_INTERVAL,
+            max_poll_interval: LAMBDA_POLL_INTERVAL,
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
             shard_refresh_interval: Duration::from_secs(5),

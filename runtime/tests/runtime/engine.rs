@@ -1340,3 +1340,24 @@ async fn duplicate_and_stale_records_of_chained_moves_never_apply_an_effect_twic
     assert_eq!(h.stock("product-1").await, Stock { available: 8, reserved: 0 });
     assert_eq!(h.stock("product-2").await, Stock { available: 5, reserved: 0 });
 }
+
+/// The embedded store wakes the processor when it commits: with a poll interval of an hour, an
+/// order still goes through every step (each step's commit wakes the processor for the next).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_store_wakes_the_processor_on_every_commit() {
+    let store = Arc::new(orchgen_runtime::store::sqlite::SqliteStore::open_in_memory().expect("open"));
+    store.seed_inventory(&stock(&[("product-1", 100)])).await.expect("seed");
+    let engine = Arc::new(Engine::new(Arc::new(plan()), store.clone()));
+    let never_polls = ProcessorConfig { poll_interval: Duration::from_secs(3600), ..config("wake") };
+    let processor = Processor::new(engine.clone(), store.clone(), never_polls).wake_on(store.change_notifier()).spawn();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        // One at a time, the processor idle in between: each order is woken for, not polled for.
+        let order = new_order(&[("product-1", 1, 3.0)]);
+        store.create_order(&order, None).await.expect("create");
+        ids.push(order.order_id.clone());
+        let done = wait_terminal(&*store, std::slice::from_ref(&order.order_id)).await;
+        assert_eq!(done[0].status, status::COMPLETED, "{:?}", done[0]);
+    }
+    processor.shutdown().await.expect("the processor stops");
+}
