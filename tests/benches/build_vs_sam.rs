@@ -17,7 +17,6 @@
 //! `cargo build --release -p orchgen && cargo bench -p orchgen-tests --bench build_vs_sam`
 //! (`ORCHGEN_BENCH_SCALE=0.2` runs fewer iterations).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,37 +73,6 @@ fn ms(d: Duration) -> String {
 
 /// A pipeline of `n` steps chained with explicit `next`: validate, then reserve / charge / fulfil /
 /// notify in turn, every reservation and charge with its own compensation.
-fn generated_pipeline(n: usize) -> String {
-    let mut steps = String::new();
-    let mut comps = String::new();
-    let kinds = ["reserve_inventory", "charge_payment", "fulfil", "notify"];
-    let name = |i: usize| {
-        let kind = if i == 0 { "validate" } else { kinds[(i - 1) % kinds.len()] };
-        (format!("s{i:03}-{}", kind.replace('_', "-")), kind)
-    };
-    for i in 0..n {
-        let (step, kind) = name(i);
-        let next = if i + 1 == n { "end".to_owned() } else { name(i + 1).0 };
-        let _ = writeln!(steps, "  - name: {step}\n    kind: {kind}\n    status: S{i:03}_DONE\n    next: {next}");
-        match kind {
-            "validate" => steps.push_str("    rules: { min_items: 1, max_items: 50, allowed_countries: [US, CA] }\n"),
-            "reserve_inventory" => {
-                let _ = writeln!(steps, "    compensate: release-{i:03}");
-                let _ = writeln!(comps, "  - {{ name: release-{i:03}, kind: release_inventory }}");
-            }
-            "charge_payment" => {
-                let _ = writeln!(steps, "    compensate: refund-{i:03}\n    timeout: 15s\n    memory: 512");
-                let _ = writeln!(comps, "  - {{ name: refund-{i:03}, kind: refund_payment }}");
-            }
-            "fulfil" => steps.push_str("    carrier: mock-carrier\n    tracking_prefix: TRK\n"),
-            _ => steps.push_str("    channel: mock\n    subject: \"Order {order_id}\"\n    on_failure: continue\n"),
-        }
-    }
-    format!(
-        "name: big\ndescription: A generated pipeline of {n} steps.\n\ndefaults:\n  timeout: 10s\n  memory: 256\n  on_failure: compensate\n\nsteps:\n{steps}\ncompensations:\n{comps}"
-    )
-}
-
 fn logical(name: &str) -> String {
     name.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|p| !p.is_empty())
@@ -398,7 +366,13 @@ fn main() {
     let work = tempfile::tempdir().expect("a temporary folder");
     let orders = std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml")).expect("orders.yaml");
     bench("pipelines/orders.yaml", &orders, iterations(100), iterations(20), work.path());
-    bench("generated 500-step pipeline", &generated_pipeline(500), iterations(20), iterations(5), work.path());
+    bench(
+        "generated 500-step pipeline",
+        &orchgen_tests::fixtures::generated_pipeline(500),
+        iterations(20),
+        iterations(5),
+        work.path(),
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average after: {}", load.trim());
 }

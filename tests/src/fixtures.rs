@@ -4,6 +4,7 @@
 
 use orchgen_runtime::order::{EXAMPLE_ORDER_JSON, Order, OrderRequest};
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 
 /// The reference plan as JSON (`runtime/tests/fixtures/orders.plan.json`).
 pub const ORDERS_PLAN_JSON: &str = include_str!("../../runtime/tests/fixtures/orders.plan.json");
@@ -106,6 +107,39 @@ impl From<OrderBody> for Value {
     fn from(body: OrderBody) -> Value {
         body.0
     }
+}
+
+/// A generated pipeline of `n` steps (the built-in kinds in turn, each `next:` the following one,
+/// reservations and charges with their compensations): what the build benchmarks time.
+pub fn generated_pipeline(n: usize) -> String {
+    let mut steps = String::new();
+    let mut comps = String::new();
+    let kinds = ["reserve_inventory", "charge_payment", "fulfil", "notify"];
+    let name = |i: usize| {
+        let kind = if i == 0 { "validate" } else { kinds[(i - 1) % kinds.len()] };
+        (format!("s{i:03}-{}", kind.replace('_', "-")), kind)
+    };
+    for i in 0..n {
+        let (step, kind) = name(i);
+        let next = if i + 1 == n { "end".to_owned() } else { name(i + 1).0 };
+        let _ = writeln!(steps, "  - name: {step}\n    kind: {kind}\n    status: S{i:03}_DONE\n    next: {next}");
+        match kind {
+            "validate" => steps.push_str("    rules: { min_items: 1, max_items: 50, allowed_countries: [US, CA] }\n"),
+            "reserve_inventory" => {
+                let _ = writeln!(steps, "    compensate: release-{i:03}");
+                let _ = writeln!(comps, "  - {{ name: release-{i:03}, kind: release_inventory }}");
+            }
+            "charge_payment" => {
+                let _ = writeln!(steps, "    compensate: refund-{i:03}\n    timeout: 15s\n    memory: 512");
+                let _ = writeln!(comps, "  - {{ name: refund-{i:03}, kind: refund_payment }}");
+            }
+            "fulfil" => steps.push_str("    carrier: mock-carrier\n    tracking_prefix: TRK\n"),
+            _ => steps.push_str("    channel: mock\n    subject: \"Order {order_id}\"\n    on_failure: continue\n"),
+        }
+    }
+    format!(
+        "name: big\ndescription: A generated pipeline of {n} steps.\n\ndefaults:\n  timeout: 10s\n  memory: 256\n  on_failure: compensate\n\nsteps:\n{steps}\ncompensations:\n{comps}"
+    )
 }
 
 #[cfg(test)]
