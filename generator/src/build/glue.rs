@@ -108,6 +108,9 @@ struct CargoContext {
     package: String,
     /// The runtime's path, as a TOML string.
     runtime_path: String,
+    /// The runtime's features, as TOML strings joined by `, `: `lambda`, and `aws-secrets` when
+    /// the plan has `http` steps or compensations (their functions read SSM and Secrets Manager).
+    features: String,
     /// The tokio version requirement, as a TOML string.
     tokio: String,
     /// One binary per function.
@@ -198,6 +201,7 @@ pub fn files(plan: &Plan, options: &GlueOptions) -> Result<BTreeMap<PathBuf, Str
         pipeline: plan.name.clone(),
         package: format!("{}-glue", plan.name),
         runtime_path: toml_string(&options.runtime_path),
+        features: runtime_features(plan).iter().map(|f| toml_string(f)).collect::<Vec<_>>().join(", "),
         tokio: toml_string(TOKIO_REQUIREMENT),
         bins,
         crates: crates
@@ -228,6 +232,13 @@ fn render(tera: &tera::Tera, template: &'static str, context: &impl Serialize) -
     let failed = |e: tera::Error| GlueError::Template { template, message: e.to_string() };
     let context = tera::Context::from_serialize(context).map_err(failed)?;
     tera.render(template, &context).map_err(failed)
+}
+
+/// The runtime features the glue of `plan` needs.
+fn runtime_features(plan: &Plan) -> Vec<&'static str> {
+    let http = plan.steps.iter().any(|s| s.action.http().is_some())
+        || plan.compensations.values().any(|c| c.action.http().is_some());
+    if http { vec!["lambda", "aws-secrets"] } else { vec!["lambda"] }
 }
 
 /// The context of a step or compensation binary.

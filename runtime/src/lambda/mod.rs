@@ -140,7 +140,9 @@ pub fn emf(plan: &Plan) -> Arc<Emf> {
 /// The `main` of an `http` step or compensation function: [`run_step`] with the `http` handler
 /// reading `${ssm:…}` and `${secretsmanager:…}` secrets from AWS with the function's role
 /// ([`crate::secrets::aws`]). A function of its own, so that the other step functions' binaries
-/// carry none of the SSM and Secrets Manager clients.
+/// carry none of the SSM and Secrets Manager clients (feature `aws-secrets`, which the glue asks for
+/// only when the pipeline has `http` steps).
+#[cfg(feature = "aws-secrets")]
 pub async fn run_http_step(plan_json: &str, function: Function, mut registry: Registry) -> Result<(), Error> {
     let sdk = sdk_config(&AwsOptions::from_env()).await;
     let secrets = crate::secrets::aws::AwsSecrets::new(&sdk);

@@ -129,11 +129,26 @@ fn every_crate_depends_only_on_the_crates_below_it() {
 #[test]
 fn the_glue_and_the_dev_host_ask_for_the_runtime_features_they_need() {
     let root = workspace_root();
-    let glue = std::fs::read_to_string(root.join("templates/glue/Cargo.toml.tera")).unwrap();
-    let runtime_line =
-        glue.lines().find(|l| l.starts_with("orchgen-runtime")).expect("the glue depends on the runtime");
-    assert!(runtime_line.contains(r#"features = ["lambda"]"#), "{runtime_line}");
-    assert!(!runtime_line.contains("local"), "the Lambda glue never compiles the local machinery: {runtime_line}");
+    let runtime_line = |pipeline: &str| {
+        let checked = orchgen_generator::check_file(&root.join(pipeline)).expect("readable");
+        let plan = checked.plan.unwrap_or_else(|| panic!("{pipeline} is valid:\n{}", checked.report.render(100)));
+        let options = orchgen_generator::build::glue::GlueOptions {
+            runtime_path: "../runtime".to_owned(),
+            pipeline_dir: ".".to_owned(),
+            packages: Default::default(),
+        };
+        let glue = orchgen_generator::build::glue::files(&plan, &options).expect("the glue renders");
+        let cargo = &glue[std::path::Path::new("Cargo.toml")];
+        cargo.lines().find(|l| l.starts_with("orchgen-runtime")).expect("the glue depends on the runtime").to_owned()
+    };
+    let plain = runtime_line("pipelines/orders.yaml");
+    assert!(plain.contains(r#"features = ["lambda"]"#), "{plain}");
+    // SSM and Secrets Manager clients only for a pipeline whose http steps may read them.
+    let http = runtime_line("pipelines/orders-http.yaml");
+    assert!(http.contains(r#"features = ["lambda", "aws-secrets"]"#), "{http}");
+    for line in [plain, http] {
+        assert!(!line.contains("local"), "the Lambda glue never compiles the local machinery: {line}");
+    }
     let dev = std::fs::read_to_string(root.join("devserver/Cargo.toml")).unwrap();
     assert!(dev.contains(r#"orchgen-runtime = { workspace = true, features = ["local"] }"#), "{dev}");
 }
