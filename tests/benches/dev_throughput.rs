@@ -52,18 +52,6 @@ fn release_binary() -> PathBuf {
     target.join("release/orchgen")
 }
 
-/// The reference pipeline with every product well stocked.
-fn pipeline(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(orchgen_tests::workspace_root().join("pipelines/orders.yaml"))
-        .expect("pipelines/orders.yaml is readable");
-    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a `local:` section");
-    let mut text = text[..start + 1].to_owned();
-    text.push_str("local:\n  inventory:\n    product-1: 100000000\n    product-2: 100000000\n");
-    let path = dir.join("orders.yaml");
-    std::fs::write(&path, text).expect("pipeline written");
-    path
-}
-
 struct Server {
     child: Child,
     base: String,
@@ -189,7 +177,7 @@ fn main() {
     let concurrency = arg("--concurrency", 16);
     let bin = release_binary();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let pipeline = pipeline(dir.path());
+    let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
     let server = Server::start(&bin, &pipeline, &dir.path().join("data"));
     let base = Arc::new(server.base.clone());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -55,18 +55,6 @@ fn release_binary() -> PathBuf {
         .join("release/orchgen")
 }
 
-/// The reference pipeline with every product well stocked.
-fn pipeline(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(orchgen_tests::workspace_root().join("pipelines/orders.yaml"))
-        .expect("pipelines/orders.yaml is readable");
-    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a `local:` section");
-    let mut text = text[..start + 1].to_owned();
-    text.push_str("local:\n  inventory:\n    product-1: 1000000000\n    product-2: 1000000000\n");
-    let path = dir.join("orders.yaml");
-    std::fs::write(&path, text).expect("pipeline written");
-    path
-}
-
 struct Server {
     child: Child,
     base: String,
@@ -242,7 +230,7 @@ fn main() {
     println!("raw SQLite (rusqlite)       {single:>9.0} tx/s one per commit   {grouped:>9.0} tx/s grouped by 64");
 
     // 2–4. HTTP, throughput and latency under load.
-    let pipeline = pipeline(dir.path());
+    let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
     let server = Server::start(&bin, &pipeline, &dir.path().join("data"));
     let (health, health_p99) = wrk(&wrk_bin, &format!("{}/_orchgen/health", server.base), 5, false);
     println!("GET /_orchgen/health (wrk)  {health:>9.0} req/s   p99 {health_p99:>7.2} ms   (the HTTP layer alone)");

@@ -142,6 +142,19 @@ pub fn generated_pipeline(n: usize) -> String {
     )
 }
 
+/// The reference pipeline (`pipelines/orders.yaml`) written into `dir` with every product stocked
+/// by the billion: what the load benchmarks run.
+pub fn stocked_reference_pipeline(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(crate::workspace_root().join("pipelines/orders.yaml"))
+        .expect("pipelines/orders.yaml is readable");
+    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a `local:` section");
+    let mut text = text[..start + 1].to_owned();
+    text.push_str("local:\n  inventory:\n    product-1: 1000000000\n    product-2: 1000000000\n");
+    let path = dir.join("orders.yaml");
+    std::fs::write(&path, text).expect("pipeline written");
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::{order, sample_order};

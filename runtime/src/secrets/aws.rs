@@ -65,20 +65,20 @@ impl AwsSecrets {
     /// The secret `reference` names: `${env:NAME}` from the environment, the others from their
     /// service (or the cache).
     pub async fn get(&self, reference: &SecretRef) -> Result<String, FetchError> {
-        if let SecretRef::Env(name) = reference {
-            return std::env::var(name).map_err(|_| {
-                FetchError::NotFound(format!("the environment variable {name} of the function is not set"))
-            });
-        }
         if let Some((at, value)) = self.cache.lock().await.get(reference)
             && at.elapsed() < self.ttl
         {
             return Ok(value.clone());
         }
         let value = match reference {
+            // The function's own variable: nothing to cache.
+            SecretRef::Env(name) => {
+                return std::env::var(name).map_err(|_| {
+                    FetchError::NotFound(format!("the environment variable {name} of the function is not set"))
+                });
+            }
             SecretRef::Ssm(name) => self.parameter(name).await?,
             SecretRef::SecretsManager(name) => self.secret(name).await?,
-            SecretRef::Env(_) => unreachable!("read above"),
         };
         self.cache.lock().await.insert(reference.clone(), (Instant::now(), value.clone()));
         Ok(value)
