@@ -45,10 +45,10 @@ fn f(value: &Value) -> f64 {
     value.as_f64().unwrap_or_else(|| panic!("{value} is not a number"))
 }
 
-const DESIGNS: [&str; 3] = ["orchgen", "seed", "step_functions"];
+const DESIGNS: [&str; 5] = ["orchgen", "seed", "step_functions", "step_functions_express", "durable_functions"];
 
 #[test]
-fn the_reference_pipeline_has_three_positive_designs_whose_totals_are_their_lines() {
+fn the_reference_pipeline_has_five_positive_designs_whose_totals_are_their_lines() {
     let e = estimate(&reference(), 1_000_000);
     assert_eq!(e["pipeline"], "shop");
     assert_eq!(e["orders_per_month"], 1_000_000);
@@ -70,16 +70,63 @@ fn the_reference_pipeline_has_three_positive_designs_whose_totals_are_their_line
     assert_eq!(design(&e, "step_functions")["per_order"]["state_transitions"], 14);
     // The reference plan chains its steps: the orchgen design sends what `dynamodb_engine`'s
     // `chained_steps_commit_an_order_in_one_transaction` counts on DynamoDB Local — the creation and
-    // one transaction, one engine read (+ the GET) — and has 2 stream records per order.
+    // one transaction, one engine read (+ the GET) — and of its 2 stream records per order 1 reaches
+    // the processor (the mapping filters out terminal images).
     let o = &design(&e, "orchgen")["per_order"];
     assert_eq!(o["dynamodb_write_requests"], 2);
     assert_eq!(o["dynamodb_read_requests"], 2);
-    assert_eq!(o["stream_records"], 2);
+    assert_eq!(o["stream_records"], 1);
+    let ids: Vec<&str> = e["designs"].as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(ids, DESIGNS);
     let ratios = e["ratios"].as_array().expect("ratios");
-    assert_eq!(ratios.len(), 2);
-    for r in ratios {
+    assert_eq!(ratios.len(), 4);
+    let orchgen_total = f(&design(&e, "orchgen")["total_monthly_usd"]);
+    for (r, (id, target)) in ratios.iter().zip([
+        ("seed", 0.5),
+        ("step_functions", 0.05),
+        ("step_functions_express", 1.0),
+        ("durable_functions", 1.0 / 3.0),
+    ]) {
+        assert_eq!(r["name"], format!("orchgen / {id}"));
+        assert!((f(&r["target"]) - target).abs() < 1e-12, "{r}");
+        // The ratio is that of the totals, whatever orchgen's figure is today.
+        let value = orchgen_total / f(&design(&e, id)["total_monthly_usd"]);
+        assert!((f(&r["value"]) - value).abs() < 1e-12, "{r}");
         assert_eq!(r["met"].as_bool(), Some(f(&r["value"]) <= f(&r["target"])), "{r}");
     }
+}
+
+#[test]
+fn express_and_durable_functions_say_what_they_give_up_and_price_their_own_services() {
+    let e = estimate(&reference(), 1_000_000);
+    let express = design(&e, "step_functions_express");
+    let gives_up: Vec<&str> =
+        express["gives_up"].as_array().expect("gives_up").iter().filter_map(|g| g.as_str()).collect();
+    assert!(gives_up.iter().any(|g| g.contains("at least once")), "{gives_up:?}");
+    assert!(gives_up.iter().any(|g| g.contains("CloudWatch Logs")), "{gives_up:?}");
+    assert!(gives_up.iter().any(|g| g.contains("5 minutes")), "{gives_up:?}");
+    assert_eq!(express["per_order"]["executions"], 1);
+    let billed = f(&express["per_order"]["execution_billed_ms"]);
+    assert!(billed > 0.0 && billed % 100.0 == 0.0, "Express bills whole 100 ms: {billed}");
+    // The same DynamoDB writes as Standard (UpdateItem tasks), no state transitions billed.
+    let standard = design(&e, "step_functions");
+    assert_eq!(express["per_order"]["dynamodb_write_units"], standard["per_order"]["dynamodb_write_units"]);
+    let services = |d: &Value| -> Vec<String> {
+        d["lines"].as_array().unwrap().iter().map(|l| l["service"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(services(express).iter().any(|s| s == "Step Functions"));
+    assert!(f(&express["total_monthly_usd"]) < f(&standard["total_monthly_usd"]));
+
+    let durable = design(&e, "durable_functions");
+    assert!(!durable["gives_up"].as_array().unwrap().is_empty());
+    let steps = f(&design(&e, "orchgen")["per_order"]["step_invocations"]);
+    assert_eq!(f(&durable["per_order"]["durable_operations"]), steps + 1.0, "the execution + a step per attempt");
+    assert!(f(&durable["per_order"]["checkpoint_bytes"]) > 0.0);
+    let durable_lines: Vec<&Value> =
+        durable["lines"].as_array().unwrap().iter().filter(|l| l["service"] == "Lambda durable").collect();
+    assert_eq!(durable_lines.len(), 3, "operations, data written, data retained");
+    let units: Vec<&str> = durable_lines.iter().filter_map(|l| l["unit"].as_str()).collect();
+    assert_eq!(units, ["operations", "GB", "GB-month"]);
 }
 
 #[test]
@@ -120,7 +167,9 @@ fn a_pipeline_with_more_steps_costs_more() {
     let more = estimate(&file.display().to_string(), 1_000_000);
     for id in DESIGNS {
         let (b, m) = (design(&base, id), design(&more, id));
-        assert_eq!(f(&m["per_order"]["step_invocations"]), f(&b["per_order"]["step_invocations"]) + 1.0, "{id}");
+        // The durable function runs its steps in process: a durable operation more, no invocation.
+        let counted = if id == "durable_functions" { "durable_operations" } else { "step_invocations" };
+        assert_eq!(f(&m["per_order"][counted]), f(&b["per_order"][counted]) + 1.0, "{id}");
         assert!(f(&m["total_monthly_usd"]) > f(&b["total_monthly_usd"]), "{id}");
     }
 }
@@ -243,13 +292,29 @@ fn the_text_form_prints_the_price_date_every_design_and_the_targets() {
         "orchgen (Rust",
         "the seed's design",
         "Step Functions Standard",
+        "Step Functions Express",
+        "Lambda durable functions",
+        "gives up:",
         "per million orders",
         "orchgen / seed",
+        "orchgen / step_functions_express",
+        "orchgen / durable_functions",
         "target ≤ 0.50",
         "target ≤ 0.05",
+        "target ≤ 1.00",
+        "target ≤ 0.33",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
+    // The summary lists the five designs, in order.
+    let summary: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "cost per million orders:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(summary, DESIGNS, "{out}");
     // The per-service lines are aligned: every `$` of a design's table is in the same column.
     let table: Vec<&str> = out
         .lines()

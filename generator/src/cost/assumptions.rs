@@ -47,8 +47,33 @@ pub const DYNAMODB_TRANSACTION_MS: f64 = 13.0;
 /// A synchronous Lambda Invoke's round trip beyond the step's own duration (the processor waits
 /// for the step and is billed while it waits).
 pub const LAMBDA_INVOKE_OVERHEAD_MS: f64 = 12.0;
-/// StartExecution called by the API function in the Step Functions design.
+/// StartExecution called by the API function in the Step Functions designs (and the asynchronous
+/// Invoke that starts a durable execution).
 pub const START_EXECUTION_MS: f64 = 15.0;
+/// A single-item write (a Step Functions DynamoDB UpdateItem task, or the durable function's write
+/// of the order after a step): a conditional write of one item inside a region, single-digit ms.
+pub const DYNAMODB_WRITE_MS: f64 = 8.0;
+
+/// Memory a Step Functions Express execution uses: its definition and the order as its state, a few
+/// KB — the 64 MB minimum chunk ("billed in 64-MB chunks").
+pub const EXPRESS_MEMORY_MB: f64 = 64.0;
+/// Bytes of the Step Functions Express log events of one state (its entered and exited events,
+/// without execution data), for the note on logging level `ALL`. The design assumes logging level
+/// `ERROR`: nothing is logged for an execution that succeeds.
+pub const EXPRESS_LOG_BYTES_PER_STATE: f64 = 400.0;
+
+/// Durable operations of the execution itself (its start), besides one step operation per step
+/// attempt; the plan has no waits or callbacks, so there are no others.
+pub const DURABLE_OPERATIONS_PER_EXECUTION: u32 = 1;
+/// A checkpoint (CheckpointDurableExecution with the step's result) as the durable function waits
+/// for it: an in-region API call with a few KB.
+pub const DURABLE_CHECKPOINT_MS: f64 = 10.0;
+/// Days a closed durable execution's checkpoints are kept when the plan's orders table has no TTL
+/// (Lambda's default retention period).
+pub const DURABLE_RETENTION_DEFAULT_DAYS: f64 = 14.0;
+/// The longest retention Lambda allows for a closed durable execution: the plan's orders TTL is
+/// capped to it.
+pub const DURABLE_RETENTION_MAX_DAYS: f64 = 90.0;
 
 /// Memory of the seed's Python functions (the CDK default).
 pub const SEED_MEMORY_MB: u32 = 128;
@@ -68,11 +93,14 @@ pub const PYTHON_PROCESSOR_BATCH_MS: f64 = 5.0;
 /// (templates/cloudformation/functions.json.tera): Lambda then writes none of these INFO lines, so
 /// orchgen's and the Step Functions design's (the same functions) platform lines cost nothing.
 pub const LAMBDA_PLATFORM_LOG_BYTES: f64 = 350.0;
-/// orchgen stream processor per invocation: the `batch processed` line (the lines of each order's
-/// moves and their EMF lines are measured by the simulation).
-pub const RUST_PROCESSOR_BATCH_LOG_BYTES: f64 = 600.0;
-/// orchgen step function per invocation: one line.
-pub const RUST_STEP_LOG_BYTES: f64 = 300.0;
+/// orchgen stream processor per invocation: the `batch processed` line (`lambda::handle_stream_invocation`:
+/// timestamp, level, target, the Lambda request id and four counts: about 220 B of JSON with its
+/// newline). The lines of each order's moves and their EMF lines are measured by the simulation.
+pub const RUST_PROCESSOR_BATCH_LOG_BYTES: f64 = 220.0;
+/// orchgen step function per successful invocation: nothing at the default level (the attempt is in
+/// the stream processor's `order moved` line; `step succeeded` is a debug line; a failed attempt
+/// logs one WARN line, and this model prices orders that go through).
+pub const RUST_STEP_LOG_BYTES: f64 = 0.0;
 /// The seed's Python functions per invocation: a few `print`/`logger.info` lines.
 pub const PYTHON_LOG_BYTES: f64 = 400.0;
 
@@ -99,6 +127,13 @@ pub fn all() -> Vec<Assumption> {
         a("DYNAMODB_TRANSACTION_MS", DYNAMODB_TRANSACTION_MS, "ms"),
         a("LAMBDA_INVOKE_OVERHEAD_MS", LAMBDA_INVOKE_OVERHEAD_MS, "ms"),
         a("START_EXECUTION_MS", START_EXECUTION_MS, "ms"),
+        a("DYNAMODB_WRITE_MS", DYNAMODB_WRITE_MS, "ms"),
+        a("EXPRESS_MEMORY_MB", EXPRESS_MEMORY_MB, "MB"),
+        a("EXPRESS_LOG_BYTES_PER_STATE", EXPRESS_LOG_BYTES_PER_STATE, "B/state"),
+        a("DURABLE_OPERATIONS_PER_EXECUTION", f64::from(DURABLE_OPERATIONS_PER_EXECUTION), "operations"),
+        a("DURABLE_CHECKPOINT_MS", DURABLE_CHECKPOINT_MS, "ms"),
+        a("DURABLE_RETENTION_DEFAULT_DAYS", DURABLE_RETENTION_DEFAULT_DAYS, "days"),
+        a("DURABLE_RETENTION_MAX_DAYS", DURABLE_RETENTION_MAX_DAYS, "days"),
         a("SEED_MEMORY_MB", f64::from(SEED_MEMORY_MB), "MB"),
         a("PYTHON_STEP_MS", PYTHON_STEP_MS, "ms"),
         a("PYTHON_API_MS", PYTHON_API_MS, "ms"),

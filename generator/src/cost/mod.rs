@@ -9,7 +9,7 @@
 //! 3. **the assumptions** nothing can measure offline (durations, log volume, API traffic), named
 //!    constants in [`assumptions`], each with its reason.
 //!
-//! It is applied to three designs of the same pipeline:
+//! It is applied to five designs of the same pipeline:
 //! - **orchgen**: API Gateway (the plan's REST or HTTP API) → the API Lambda → DynamoDB; the
 //!   stream processor Lambda per batch of stream records, calling each step's Lambda synchronously
 //!   and committing each move as one TransactWriteItems when it has effects on other items (stock,
@@ -19,7 +19,14 @@
 //!   and per effect, no indexes (listing scans the table);
 //! - **AWS Step Functions Standard** orchestrating the same Rust step Lambdas behind the plan's kind
 //!   of API: the API Lambda starts
-//!   an execution, each step is a Lambda task followed by a DynamoDB UpdateItem task.
+//!   an execution, each step is a Lambda task followed by a DynamoDB UpdateItem task;
+//! - **AWS Step Functions Express**, the same state machine as an Express workflow: billed per
+//!   execution and per GB-second of its duration instead of per state transition; it gives up
+//!   exactly-once execution, the service-kept history and runs longer than 5 minutes
+//!   ([`Design::gives_up`]);
+//! - **AWS Lambda durable functions**: one durable function running the steps in process, a
+//!   checkpoint per step, the order written to DynamoDB after each step: durable operations,
+//!   checkpoint data written and retained, the function's own Lambda time.
 //!
 //! Each design gets a line per service, a monthly total, the cost per million orders, and the ratios
 //! against the issue's targets. [`render`] prints it as text or JSON.
@@ -44,6 +51,10 @@ pub use simulate::SimulateError;
 pub const TARGET_VS_SEED: f64 = 0.5;
 /// Target of the issue: orchgen costs at most this fraction of Step Functions Standard.
 pub const TARGET_VS_STEP_FUNCTIONS: f64 = 0.05;
+/// Target of the issue: orchgen costs at most as much as Step Functions Express all-in.
+pub const TARGET_VS_STEP_FUNCTIONS_EXPRESS: f64 = 1.0;
+/// Target of the issue: orchgen costs at most a third of Lambda durable functions.
+pub const TARGET_VS_DURABLE_FUNCTIONS: f64 = 1.0 / 3.0;
 
 /// How a line's cost grows with the number of orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +90,7 @@ pub struct Line {
 /// One design's monthly cost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Design {
-    /// `orchgen`, `seed` or `step_functions`.
+    /// `orchgen`, `seed`, `step_functions`, `step_functions_express` or `durable_functions`.
     pub id: &'static str,
     /// Its description.
     pub name: String,
@@ -91,6 +102,9 @@ pub struct Design {
     pub per_million_orders_usd: f64,
     /// What one order does in this design.
     pub per_order: PerOrder,
+    /// The guarantees this design gives up against orchgen's (and what its figures assume about
+    /// them); empty when it gives up none the model knows of.
+    pub gives_up: Vec<String>,
 }
 
 /// What one order does in a design.
@@ -107,6 +121,15 @@ pub struct PerOrder {
     pub step_invocations: u32,
     /// Step Functions state transitions.
     pub state_transitions: u32,
+    /// Workflow executions (Step Functions) or durable executions started.
+    pub executions: u32,
+    /// Durable operations (Lambda durable functions).
+    pub durable_operations: u32,
+    /// Billed duration of one execution in ms (Step Functions Express: rounded up to 100 ms; durable
+    /// functions: the durable function's time).
+    pub execution_billed_ms: f64,
+    /// Checkpoint data written (Lambda durable functions), in bytes.
+    pub checkpoint_bytes: u64,
     /// DynamoDB write requests.
     pub dynamodb_write_requests: u32,
     /// DynamoDB write units, indexes included.
@@ -143,9 +166,10 @@ pub struct Estimate {
     pub list_requests_per_month: u64,
     /// The prices used.
     pub prices: PriceTable,
-    /// The three designs: `orchgen`, `seed`, `step_functions`.
+    /// The five designs: `orchgen`, `seed`, `step_functions`, `step_functions_express`,
+    /// `durable_functions`.
     pub designs: Vec<Design>,
-    /// `orchgen / seed` and `orchgen / step_functions`.
+    /// `orchgen` against each of the other designs.
     pub ratios: Vec<Ratio>,
     /// Stream records per orchgen processor invocation at this volume.
     pub batch_fill: f64,
@@ -208,7 +232,15 @@ fn line(
 
 fn design(id: &'static str, name: String, lines: Vec<Line>, orders: f64, per_order: PerOrder) -> Design {
     let total: f64 = lines.iter().map(|l| l.monthly_usd).sum();
-    Design { id, name, total_monthly_usd: total, per_million_orders_usd: total / orders * 1e6, lines, per_order }
+    Design {
+        id,
+        name,
+        total_monthly_usd: total,
+        per_million_orders_usd: total / orders * 1e6,
+        lines,
+        per_order,
+        gives_up: Vec::new(),
+    }
 }
 
 /// The memory of the function running `name` (a step's own, else the shared setting).
@@ -249,10 +281,11 @@ pub fn estimate_from_trace(
     let n = orders_per_month as f64;
     let lists = list_requests_per_month as f64;
     let api_requests = 1 + trace.api_reads.len() as u32;
-    // orchgen's event source mapping filters out the records of TTL removals (build/cloudformation.rs
-    // `stream_filter_patterns`): its processor gets one record per stored version. The seed's mapping
-    // has no filter: it also gets the removal of every expired order.
-    let stream_records = trace.records;
+    // orchgen's event source mapping filters out the records of TTL removals and those whose new image
+    // is terminal (build/cloudformation.rs `stream_filter_patterns`): its processor gets one record
+    // per stored version that is not terminal. The seed's mapping has no filter: it also gets the
+    // terminal version and the removal of every expired order.
+    let stream_records = trace.processed_records();
     let seed_stream_records = per_step.records + u32::from(plan.tables.orders.ttl.is_some());
     let fill = batch_fill(n * f64::from(stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
     let seed_fill =
@@ -342,7 +375,10 @@ pub fn estimate_from_trace(
         line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
         line(
             "Lambda requests",
-            format!("stream processor: {stream_records} records per order, {fill:.2} per batch"),
+            format!(
+                "stream processor: {stream_records} of {} records per order (terminal ones filtered out), {fill:.2} per batch",
+                trace.records
+            ),
             processor_invocations,
             "requests",
             p.lambda_request,
@@ -663,13 +699,269 @@ pub fn estimate_from_trace(
         p.cloudwatch_logs_ingestion_gb,
         Scaling::Linear,
     ));
-    let sfn = design(
+    let mut sfn = design(
         "step_functions",
         "AWS Step Functions Standard orchestrating the same Rust step Lambdas".into(),
         sfn_lines,
         n,
         per_order(api_requests, 0, steps, sfn_transitions, &sfn_usage),
     );
+    sfn.per_order.executions = 1;
+
+    // The front door of the designs that start an execution from the API function: the plan's API,
+    // the API function (its order requests, `start_ms` longer for the one that starts the execution)
+    // and its listings.
+    let front_door = |start: &str, start_ms: f64| {
+        vec![
+            line(
+                "API Gateway",
+                format!("{api_kind}: {api_requests} requests per order"),
+                api_invocations,
+                "requests",
+                api_price,
+                Scaling::Linear,
+            ),
+            line(
+                "API Gateway",
+                format!("{api_kind}: {list_requests_per_month} listings"),
+                lists,
+                "requests",
+                api_price,
+                Scaling::Fixed,
+            ),
+            line(
+                "Lambda requests",
+                "API function: orders".into(),
+                api_invocations,
+                "requests",
+                p.lambda_request,
+                Scaling::Linear,
+            ),
+            line(
+                "Lambda requests",
+                "API function: listings".into(),
+                lists,
+                "requests",
+                p.lambda_request,
+                Scaling::Fixed,
+            ),
+            line(
+                "Lambda compute",
+                format!(
+                    "API function: {} ms (with {start}) at {} MB ({arch})",
+                    a::RUST_API_MS + start_ms,
+                    plan.functions.memory_mb
+                ),
+                gb_seconds(n, a::RUST_API_MS + start_ms, plan.functions.memory_mb)
+                    + gb_seconds(api_invocations - n, a::RUST_API_MS, plan.functions.memory_mb),
+                "GB-s",
+                gb_s,
+                Scaling::Linear,
+            ),
+            line(
+                "Lambda compute",
+                format!("API function: listings, {} ms each", a::RUST_LIST_MS),
+                gb_seconds(lists, a::RUST_LIST_MS, plan.functions.memory_mb),
+                "GB-s",
+                gb_s,
+                Scaling::Fixed,
+            ),
+        ]
+    };
+    let listing_line = || {
+        line(
+            "DynamoDB reads",
+            format!("listing: Query of a keys-only index + BatchGetItem of {page}"),
+            lists * index_list_units,
+            "RCU",
+            p.dynamodb_read_unit,
+            Scaling::Fixed,
+        )
+    };
+    // A status written after each step and the move to COMPLETED, as the Standard design writes them.
+    let status_writes = per_step.transitions.len() as u32;
+
+    // ---------------------------------------------------------------- Step Functions Express
+    let express_ms = f64::from(steps) * (a::LAMBDA_INVOKE_OVERHEAD_MS + a::RUST_STEP_MS)
+        + f64::from(status_writes) * a::DYNAMODB_WRITE_MS;
+    let express_billed_ms = (express_ms / p.sfn_express_billing_ms).ceil().max(1.0) * p.sfn_express_billing_ms;
+    let express_memory_mb =
+        (a::EXPRESS_MEMORY_MB / p.sfn_express_memory_step_mb).ceil().max(1.0) * p.sfn_express_memory_step_mb;
+    let mut express_lines = front_door("StartExecution", a::START_EXECUTION_MS);
+    express_lines.extend([
+        line(
+            "Lambda requests",
+            format!("step functions: {steps} per order"),
+            n * f64::from(steps),
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!("step functions: {steps} × {} ms at their memory", a::RUST_STEP_MS),
+            step_gb_s,
+            "GB-s",
+            gb_s,
+            Scaling::Linear,
+        ),
+        line(
+            "Step Functions",
+            "Express: 1 execution per order".into(),
+            n,
+            "requests",
+            p.sfn_express_request,
+            Scaling::Linear,
+        ),
+        line(
+            "Step Functions",
+            format!(
+                "Express duration: {steps} Lambda tasks × ({} + {} ms) + {status_writes} UpdateItem tasks × {} ms = {express_ms:.0} ms, billed {express_billed_ms:.0} ms at {express_memory_mb:.0} MB",
+                a::LAMBDA_INVOKE_OVERHEAD_MS,
+                a::RUST_STEP_MS,
+                a::DYNAMODB_WRITE_MS
+            ),
+            n * express_billed_ms / 1000.0 * express_memory_mb / 1024.0,
+            "GB-s",
+            p.sfn_express_gb_second,
+            Scaling::Linear,
+        ),
+    ]);
+    express_lines.extend(dynamodb_lines(&sfn_usage, n, retention_months, "UpdateItem tasks, no transactions"));
+    express_lines.push(listing_line());
+    express_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
+    express_lines.push(line(
+        "CloudWatch Logs",
+        "ingestion: the same functions' logs; execution logging at level ERROR (none for executions that succeed)"
+            .into(),
+        sfn_log_bytes / 1e9,
+        "GB",
+        p.cloudwatch_logs_ingestion_gb,
+        Scaling::Linear,
+    ));
+    let mut express = design(
+        "step_functions_express",
+        "AWS Step Functions Express orchestrating the same Rust step Lambdas".into(),
+        express_lines,
+        n,
+        per_order(api_requests, 0, steps, sfn_transitions, &sfn_usage),
+    );
+    express.per_order.executions = 1;
+    express.per_order.execution_billed_ms = express_billed_ms;
+    let express_history_bytes = f64::from(sfn_transitions) * a::EXPRESS_LOG_BYTES_PER_STATE;
+    express.gives_up = vec![
+        "exactly-once execution: an asynchronous Express execution runs at least once, so a step and its UpdateItem task may run twice (each would need its own idempotency condition; Standard runs exactly once)".into(),
+        format!(
+            "the execution history: the service keeps none beyond what it sends to CloudWatch Logs; this estimate assumes logging level ERROR (nothing for executions that succeed); level ALL without execution data adds about {} B per order ({} per million orders)",
+            express_history_bytes,
+            render::usd(express_history_bytes / 1e9 * p.cloudwatch_logs_ingestion_gb * 1e6),
+        ),
+        "executions longer than 5 minutes: an order's steps, retries and backoff included, must end within 5 minutes".into(),
+    ];
+
+    // ---------------------------------------------------------------- Lambda durable functions
+    let durable_operations = a::DURABLE_OPERATIONS_PER_EXECUTION + steps;
+    let json_bytes = |o: &orchgen_runtime::order::Order| serde_json::to_vec(o).map_or(0, |v| v.len() as u64);
+    // What is checkpointed: the execution's input (the order as created), each step's result (the
+    // order as the step leaves it) and the execution's result (the completed order).
+    let checkpoint_bytes =
+        json_bytes(&per_step.created) + per_step.transitions.iter().map(|t| json_bytes(&t.order)).sum::<u64>();
+    let (durable_retention_days, retention_source) = match &plan.tables.orders.ttl {
+        Some(ttl) if f64::from(ttl.days) > a::DURABLE_RETENTION_MAX_DAYS => {
+            (a::DURABLE_RETENTION_MAX_DAYS, "the orders TTL capped to Lambda's maximum")
+        }
+        Some(ttl) => (f64::from(ttl.days), "the orders TTL"),
+        None => (a::DURABLE_RETENTION_DEFAULT_DAYS, "Lambda's default; the orders table has no TTL"),
+    };
+    let durable_retention_months = durable_retention_days / (a::SECONDS_PER_MONTH / 86_400.0);
+    let durable_ms = f64::from(steps) * (a::RUST_STEP_MS + a::DURABLE_CHECKPOINT_MS)
+        + f64::from(status_writes) * a::DYNAMODB_WRITE_MS;
+    let mut durable_lines = front_door("the asynchronous Invoke", a::START_EXECUTION_MS);
+    durable_lines.extend([
+        line(
+            "Lambda requests",
+            "durable function: 1 invocation per order (no waits, so no replays)".into(),
+            n,
+            "requests",
+            p.lambda_request,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda compute",
+            format!(
+                "durable function: {steps} steps × ({} + {} ms checkpoint) + {status_writes} order writes × {} ms = {durable_ms:.0} ms at {} MB",
+                a::RUST_STEP_MS,
+                a::DURABLE_CHECKPOINT_MS,
+                a::DYNAMODB_WRITE_MS,
+                plan.functions.memory_mb
+            ),
+            gb_seconds(n, durable_ms, plan.functions.memory_mb),
+            "GB-s",
+            gb_s,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda durable",
+            format!(
+                "durable operations: {durable_operations} per order (the execution + a step per attempt)"
+            ),
+            n * f64::from(durable_operations),
+            "operations",
+            p.durable_operation,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda durable",
+            format!("checkpoint data written: {checkpoint_bytes} B per order (the order as input, after each step, as result)"),
+            n * checkpoint_bytes as f64 / 1e9,
+            "GB",
+            p.durable_data_written_gb,
+            Scaling::Linear,
+        ),
+        line(
+            "Lambda durable",
+            format!("checkpoint data retained {durable_retention_days:.0} days ({retention_source})"),
+            n * checkpoint_bytes as f64 / 1e9 * durable_retention_months,
+            "GB-month",
+            p.durable_data_retained_gb_month,
+            Scaling::Linear,
+        ),
+    ]);
+    durable_lines.extend(dynamodb_lines(
+        &sfn_usage,
+        n,
+        retention_months,
+        "the steps write the order: a write per status change, no transactions",
+    ));
+    durable_lines.push(listing_line());
+    durable_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
+    durable_lines.push(line(
+        "CloudWatch Logs",
+        "ingestion: the same functions' logs (the checkpoint log is priced above)".into(),
+        sfn_log_bytes / 1e9,
+        "GB",
+        p.cloudwatch_logs_ingestion_gb,
+        Scaling::Linear,
+    ));
+    let mut durable = design(
+        "durable_functions",
+        "AWS Lambda durable functions: one durable function running the same Rust steps, a checkpoint per step".into(),
+        durable_lines,
+        n,
+        per_order(api_requests, 0, 0, 0, &sfn_usage),
+    );
+    durable.per_order.executions = 1;
+    durable.per_order.durable_operations = durable_operations;
+    durable.per_order.execution_billed_ms = durable_ms.max(1.0).ceil();
+    durable.per_order.checkpoint_bytes = checkpoint_bytes;
+    durable.gives_up = vec![
+        "one transaction per move: a step's effects (stock, charge, outbox) and the order's new status are separate writes; a step replayed from its last checkpoint relies on its own idempotency".into(),
+        "a function per step: the steps share the durable function's memory, timeout and role".into(),
+        format!(
+            "history beyond {} days: a closed execution's checkpoints are kept at most that long (this estimate: {durable_retention_days:.0} days)",
+            a::DURABLE_RETENTION_MAX_DAYS
+        ),
+    ];
 
     let ratio = |name, a: &Design, b: &Design, target: f64| {
         let value = if b.total_monthly_usd > 0.0 { a.total_monthly_usd / b.total_monthly_usd } else { f64::INFINITY };
@@ -678,6 +970,8 @@ pub fn estimate_from_trace(
     let ratios = vec![
         ratio("orchgen / seed", &orchgen, &seed, TARGET_VS_SEED),
         ratio("orchgen / step_functions", &orchgen, &sfn, TARGET_VS_STEP_FUNCTIONS),
+        ratio("orchgen / step_functions_express", &orchgen, &express, TARGET_VS_STEP_FUNCTIONS_EXPRESS),
+        ratio("orchgen / durable_functions", &orchgen, &durable, TARGET_VS_DURABLE_FUNCTIONS),
     ];
     let http_saving = api_invocations * (p.api_rest_request - p.api_http_request);
     let api_note = match plan.api.kind {
@@ -709,7 +1003,7 @@ pub fn estimate_from_trace(
         orders_per_month,
         list_requests_per_month,
         prices: *p,
-        designs: vec![orchgen, seed, sfn],
+        designs: vec![orchgen, seed, sfn, express, durable],
         ratios,
         batch_fill: fill,
         assumptions: a::all(),
@@ -755,6 +1049,10 @@ fn per_order(api: u32, records: u32, steps: u32, transitions: u32, usage: &Usage
         stream_records: records,
         step_invocations: steps,
         state_transitions: transitions,
+        executions: 0,
+        durable_operations: 0,
+        execution_billed_ms: 0.0,
+        checkpoint_bytes: 0,
         dynamodb_write_requests: usage.write_requests,
         dynamodb_write_units: usage.write_units,
         dynamodb_read_requests: usage.read_requests,
@@ -869,6 +1167,51 @@ mod tests {
         let trace = simulate::simulate(&plan).expect("the reference order completes");
         // start + 5 × (Lambda task + UpdateItem task) + 1 Choice (validate) + UpdateItem COMPLETED + Succeed.
         assert_eq!(state_transitions(&plan, &trace), 1 + 10 + 1 + 1 + 1);
+    }
+
+    #[test]
+    fn express_bills_whole_100_ms_at_64_mb_and_durable_functions_an_operation_per_step() {
+        let plan = reference_plan();
+        let trace = simulate::simulate(&plan).expect("the reference order completes");
+        let per_step = simulate::simulate(&unchained(&plan)).expect("the reference order completes");
+        let e = estimate_from_trace(&plan, &trace, &per_step, 1_000_000, 0);
+        assert_eq!(
+            e.designs.iter().map(|d| d.id).collect::<Vec<_>>(),
+            ["orchgen", "seed", "step_functions", "step_functions_express", "durable_functions"]
+        );
+        let express = e.design("step_functions_express").expect("Express");
+        let billed = express.per_order.execution_billed_ms;
+        assert!(billed >= 100.0 && billed % 100.0 == 0.0, "{billed}");
+        let duration = express.lines.iter().find(|l| l.item.starts_with("Express duration")).expect("a duration line");
+        assert!((duration.quantity - 1e6 * billed / 1000.0 * 64.0 / 1024.0).abs() < 1e-6);
+        let requests = express.lines.iter().find(|l| l.item.starts_with("Express: ")).expect("a request line");
+        assert_eq!(requests.quantity, 1e6);
+        assert!((requests.monthly_usd - 1.0).abs() < 1e-9, "$1.00 per million executions");
+        assert_eq!(express.gives_up.len(), 3);
+        assert!(express.gives_up.iter().any(|g| g.contains("at least once")));
+        assert!(express.gives_up.iter().any(|g| g.contains("5 minutes")));
+
+        let durable = e.design("durable_functions").expect("durable functions");
+        let attempts = trace.attempts().len() as u32;
+        assert_eq!(durable.per_order.durable_operations, attempts + a::DURABLE_OPERATIONS_PER_EXECUTION);
+        let json = |o: &orchgen_runtime::order::Order| serde_json::to_vec(o).expect("serialises").len() as u64;
+        let written = json(&per_step.created) + per_step.transitions.iter().map(|t| json(&t.order)).sum::<u64>();
+        assert_eq!(durable.per_order.checkpoint_bytes, written);
+        let operations = durable.lines.iter().find(|l| l.item.starts_with("durable operations")).expect("operations");
+        assert!((operations.monthly_usd - 8.0 * f64::from(attempts + 1)).abs() < 1e-9);
+        let names: Vec<&str> = e.ratios.iter().map(|r| r.name).collect();
+        assert_eq!(
+            names,
+            [
+                "orchgen / seed",
+                "orchgen / step_functions",
+                "orchgen / step_functions_express",
+                "orchgen / durable_functions"
+            ]
+        );
+        for r in &e.ratios {
+            assert_eq!(r.met, r.value <= r.target, "{}", r.name);
+        }
     }
 
     #[test]

@@ -110,6 +110,21 @@ pub fn text(estimate: &Estimate) -> String {
             o.dynamodb_read_requests,
             quantity(o.dynamodb_read_units),
         );
+        if o.durable_operations > 0 {
+            let _ = writeln!(
+                out,
+                "  per execution: {} durable operations, {} B of checkpoints, {} ms of the durable function",
+                o.durable_operations, o.checkpoint_bytes, o.execution_billed_ms
+            );
+        } else if o.execution_billed_ms > 0.0 {
+            let _ = writeln!(out, "  per execution: billed {} ms", o.execution_billed_ms);
+        }
+        if !design.gives_up.is_empty() {
+            let _ = writeln!(out, "  gives up:");
+            for what in &design.gives_up {
+                let _ = writeln!(out, "    - {what}");
+            }
+        }
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "cost per million orders:");
