@@ -205,9 +205,12 @@ impl Order {
     }
 }
 
-/// Whether `status` is terminal.
+/// The statuses an order never leaves.
+pub const TERMINAL_STATUSES: [&str; 4] = [status::COMPLETED, status::REJECTED, status::FAILED, status::CANCELLED];
+
+/// Whether `status` is terminal (one of [`TERMINAL_STATUSES`]).
 pub fn is_terminal_status(s: &str) -> bool {
-    matches!(s, status::COMPLETED | status::REJECTED | status::FAILED | status::CANCELLED)
+    TERMINAL_STATUSES.contains(&s)
 }
 
 /// Whether the plan allows moving from `from` to `to`.

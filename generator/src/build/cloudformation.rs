@@ -343,17 +343,24 @@ impl StreamContext {
             max_retries: s.max_retries,
             max_record_age_s: s.max_record_age_s,
             parallelization: s.parallelization,
-            filter_patterns: stream_filter_patterns(),
+            filter_patterns: stream_filter_patterns(plan),
         }
     }
 }
 
-/// The event filters of the stream mapping: inserts and updates, and removals not done by DynamoDB's
-/// TTL (records removed by TTL carry `userIdentity.type = "Service"`; other records have no
-/// `userIdentity`).
-pub fn stream_filter_patterns() -> Vec<String> {
+/// The event filters of the stream mapping: inserts and updates whose new image is not terminal, and
+/// removals not done by DynamoDB's TTL (records removed by TTL carry `userIdentity.type = "Service"`;
+/// other records have no `userIdentity`).
+///
+/// The engine does nothing with the image of a terminal order (`Engine::process`), so the mapping
+/// drops those records before they reach the function: Lambda bills no invocation and no duration
+/// for a filtered record, and an order that goes through is processed once instead of twice.
+pub fn stream_filter_patterns(plan: &Plan) -> Vec<String> {
+    let status = orchgen_runtime::store::dynamodb::item::OrderAttributes::of(&plan.tables.orders).status;
+    let not_terminal = json!([{ "anything-but": orchgen_runtime::order::TERMINAL_STATUSES }]);
     vec![
-        json!({ "eventName": ["INSERT", "MODIFY"] }).to_string(),
+        json!({ "eventName": ["INSERT", "MODIFY"], "dynamodb": { "NewImage": { status: { "S": not_terminal } } } })
+            .to_string(),
         json!({ "eventName": ["REMOVE"], "userIdentity": { "type": [{ "exists": false }] } }).to_string(),
     ]
 }

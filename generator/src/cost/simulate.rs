@@ -72,6 +72,13 @@ impl Trace {
         self.transitions.last().map_or(&self.created, |t| &t.order)
     }
 
+    /// Change records of versions that are not terminal: those orchgen's event source mapping lets
+    /// through to the stream processor (it filters out terminal images, which the engine ignores).
+    pub fn processed_records(&self) -> u32 {
+        let terminal = std::iter::once(&self.created).chain(self.transitions.iter().map(|t| &t.order));
+        self.records.saturating_sub(terminal.filter(|o| o.is_terminal()).count() as u32)
+    }
+
     /// Step (and compensation) attempts, by name: one Lambda invocation each on AWS.
     pub fn attempts(&self) -> Vec<String> {
         self.final_order().history.iter().map(|h| h.step.clone()).collect()

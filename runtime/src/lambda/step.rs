@@ -122,7 +122,9 @@ impl StepFunction {
             Err(panic) => Err(StepError::retryable(PANIC, format!("the handler panicked: {}", panic_message(&*panic)))),
         };
         match &result {
-            Ok(_) => tracing::info!(target: "orchgen::step", step = %name, %order_id, attempt, "step succeeded"),
+            // The stream processor logs the move that records the success (`order moved`, naming the
+            // steps): a successful attempt repeats it at debug only, as the engine does.
+            Ok(_) => tracing::debug!(target: "orchgen::step", step = %name, %order_id, attempt, "step succeeded"),
             Err(e) => tracing::warn!(
                 target: "orchgen::step",
                 step = %name,

@@ -13,6 +13,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod packed;
 #[cfg(feature = "local")]
 pub mod sqlite;
 

@@ -2,8 +2,10 @@
 //!
 //! **Item layout of the orders table** (the contract with the DynamoDB store): `order_id` (S, the
 //! key), `status` (S), `created_at` (S, RFC 3339), `version` (N), `expires_at` (N, epoch seconds, the
-//! TTL attribute, once terminal) and `order` (S), the whole [`Order`] as serde_json text. The image of
-//! a record is decoded from `order` and checked against `order_id` (and `version` when present).
+//! TTL attribute, once terminal) and `order` (B), the whole [`Order`] packed
+//! ([`crate::store::packed`]; JSON text of type S in items written before orders were packed). The
+//! image of a record is decoded from `order` and checked against `order_id` (and `version` when
+//! present).
 //!
 //! Records that need no processing are [`Decoded::Ignored`]: removals by TTL (`userIdentity` of type
 //! `Service`, principal `dynamodb.amazonaws.com`), every other `REMOVE`, and a `MODIFY` whose new image
@@ -21,7 +23,7 @@ use crate::store::{ChangeKind, ChangeRecord};
 
 /// Attribute holding the key.
 pub const ORDER_ID_ATTRIBUTE: &str = "order_id";
-/// Attribute holding the whole order as JSON text.
+/// Attribute holding the whole order, packed (or as JSON text).
 pub const ORDER_ATTRIBUTE: &str = "order";
 /// Attribute holding the order's version.
 pub const VERSION_ATTRIBUTE: &str = "version";
@@ -85,8 +87,14 @@ pub enum Ignored {
 
 /// Decodes the order from an orders-table image (see the module docs for the layout).
 pub fn order_from_image(image: &Item) -> Result<Order, DecodeError> {
-    let json = string_attribute(image, ORDER_ATTRIBUTE)?;
-    let order: Order = serde_json::from_str(json).map_err(|e| DecodeError::Order(e.to_string()))?;
+    let order: Order = match image.get(ORDER_ATTRIBUTE) {
+        Some(AttributeValue::B(packed)) => {
+            crate::store::packed::unpack(packed).map_err(|e| DecodeError::Order(e.to_string()))?
+        }
+        Some(AttributeValue::S(json)) => serde_json::from_str(json).map_err(|e| DecodeError::Order(e.to_string()))?,
+        Some(_) => return Err(DecodeError::WrongType { attribute: ORDER_ATTRIBUTE, expected: "B" }),
+        None => return Err(DecodeError::Missing(ORDER_ATTRIBUTE)),
+    };
     let order_id = string_attribute(image, ORDER_ID_ATTRIBUTE)?;
     if order.order_id != order_id {
         return Err(DecodeError::Inconsistent(format!("`order_id` is {order_id} but the order is {}", order.order_id)));
@@ -105,13 +113,13 @@ pub fn order_from_image(image: &Item) -> Result<Order, DecodeError> {
 /// The orders-table image of an order, in the layout of the module docs (what the DynamoDB store
 /// writes; used to build events in tests and tools).
 pub fn image_from_order(order: &Order) -> Item {
-    let json = serde_json::to_string(order).expect("an Order always serialises");
+    let packed = crate::store::packed::pack(order).expect("an Order always serialises");
     let mut item: HashMap<String, AttributeValue> = HashMap::from([
         (ORDER_ID_ATTRIBUTE.to_owned(), AttributeValue::S(order.order_id.clone())),
         (STATUS_ATTRIBUTE.to_owned(), AttributeValue::S(order.status.clone())),
         (CREATED_AT_ATTRIBUTE.to_owned(), AttributeValue::S(order.created_at.clone())),
         (VERSION_ATTRIBUTE.to_owned(), AttributeValue::N(order.version.to_string())),
-        (ORDER_ATTRIBUTE.to_owned(), AttributeValue::S(json)),
+        (ORDER_ATTRIBUTE.to_owned(), AttributeValue::B(packed)),
     ]);
     if let Some(expires_at) = order.expires_at {
         item.insert(EXPIRES_AT_ATTRIBUTE.to_owned(), AttributeValue::N(expires_at.to_string()));
@@ -220,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn a_packed_image_survives_the_lambda_event_json_and_a_text_image_still_decodes() {
+        let order = order();
+        // Lambda delivers binary attributes base64-encoded: {"order": {"B": "AR..."}}.
+        let json = serde_json::to_value(image_from_order(&order)).expect("serialises");
+        let encoded = json["order"]["B"].as_str().expect("B as base64 text");
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).expect("base64");
+        assert_eq!(bytes.first(), Some(&crate::store::packed::FORMAT_DEFLATE_JSON));
+        let image: Item = serde_json::from_value(json).expect("the event image parses");
+        assert_eq!(order_from_image(&image), Ok(order.clone()));
+        // An item written before orders were packed: the JSON as text.
+        let mut image = image_from_order(&order);
+        image.insert(ORDER_ATTRIBUTE.to_owned(), AttributeValue::S(serde_json::to_string(&order).expect("serialises")));
+        assert_eq!(order_from_image(&image), Ok(order));
+    }
+
+    #[test]
     fn a_mismatched_key_or_version_is_refused() {
         let order = order();
         let mut image = image_from_order(&order);
@@ -230,7 +254,7 @@ mod tests {
         assert!(matches!(order_from_image(&image), Err(DecodeError::Inconsistent(_))));
         let mut image = image_from_order(&order);
         image.insert(ORDER_ATTRIBUTE.to_owned(), AttributeValue::N("1".to_owned()));
-        assert_eq!(order_from_image(&image), Err(DecodeError::WrongType { attribute: ORDER_ATTRIBUTE, expected: "S" }));
+        assert_eq!(order_from_image(&image), Err(DecodeError::WrongType { attribute: ORDER_ATTRIBUTE, expected: "B" }));
         image.remove(ORDER_ATTRIBUTE);
         assert_eq!(order_from_image(&image), Err(DecodeError::Missing(ORDER_ATTRIBUTE)));
     }

@@ -135,7 +135,8 @@ fn item(order: &Order) -> HashMap<String, AttributeValue> {
             let value = match value {
                 serde_dynamo::AttributeValue::S(s) => AttributeValue::S(s.clone()),
                 serde_dynamo::AttributeValue::N(n) => AttributeValue::N(n.clone()),
-                other => panic!("the layout has only S and N attributes, not {other:?}"),
+                serde_dynamo::AttributeValue::B(b) => AttributeValue::B(b.clone().into()),
+                other => panic!("the layout has only S, N and B attributes, not {other:?}"),
             };
             (name.clone(), value)
         })

@@ -11,10 +11,11 @@
 //! | `created_at`           | S    | RFC 3339, as on the order: the sort key of both indexes       |
 //! | `version`              | N    | the order's version (the condition of every write)            |
 //! | `expires_at`           | N    | epoch seconds, the TTL attribute, once the order is terminal  |
-//! | `order`                | S    | the whole [`Order`] as JSON                                   |
+//! | `order`                | B    | the whole [`Order`], packed ([`crate::store::packed`])        |
 //!
 //! The key, TTL and index attribute names are read from the plan (they are the names above in every
-//! plan orchgen produces); `version` and `order` are fixed.
+//! plan orchgen produces); `version` and `order` are fixed. Items written before orders were packed
+//! hold `order` as JSON text (S); [`decode_order`] reads both.
 //!
 //! # Inventory
 //! `product_id` (key, S), `available` (N), `reserved` (N).
@@ -133,7 +134,7 @@ pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, 
 
 /// The order as an item of the orders table.
 pub fn encode_order(order: &Order, names: &OrderAttributes) -> Result<Item, StoreError> {
-    let json = serde_json::to_string(order)
+    let packed = crate::store::packed::pack(order)
         .map_err(|e| StoreError::Invalid(format!("order {} cannot be serialised: {e}", order.order_id)))?;
     let mut item = Item::with_capacity(7);
     item.insert(names.key.clone(), s(&order.order_id));
@@ -144,15 +145,19 @@ pub fn encode_order(order: &Order, names: &OrderAttributes) -> Result<Item, Stor
     if let Some(expires_at) = order.expires_at {
         item.insert(names.expires_at.clone(), n(expires_at));
     }
-    item.insert(ORDER.to_owned(), s(json));
+    item.insert(ORDER.to_owned(), AttributeValue::B(packed.into()));
     Ok(item)
 }
 
 /// The order of an item of the orders table.
 pub fn decode_order(item: &Item, names: &OrderAttributes) -> Result<Order, StoreError> {
-    let json = get_s(item, ORDER)?;
-    let order: Order =
-        serde_json::from_str(json).map_err(|e| corrupt(&format!("attribute `{ORDER}` is not an order: {e}"), item))?;
+    let order: Order = match item.get(ORDER) {
+        Some(AttributeValue::B(packed)) => crate::store::packed::unpack(packed.as_ref())
+            .map_err(|e| corrupt(&format!("attribute `{ORDER}`: {e}"), item))?,
+        Some(AttributeValue::S(json)) => serde_json::from_str(json)
+            .map_err(|e| corrupt(&format!("attribute `{ORDER}` is not an order: {e}"), item))?,
+        _ => return Err(corrupt(&format!("attribute `{ORDER}` is missing or neither binary nor a string"), item)),
+    };
     let version: u64 = get_n(item, VERSION)?;
     let key = get_s(item, &names.key)?;
     if version != order.version || key != order.order_id {
