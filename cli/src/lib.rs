@@ -149,8 +149,10 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Estimate the pipeline's monthly AWS cost, and that of the seed's design and of Step Functions
-    /// Standard running the same steps, with a line per service and the cost per million orders.
+    /// Estimate the pipeline's monthly AWS cost, and that of the seed's design, Step Functions
+    /// Standard and Express, and Lambda durable functions running the same steps, with a line per
+    /// service and the cost per million orders. A pipeline with a `cost:` budget fails (exit 1) when
+    /// orchgen's estimate at its declared volume is over it.
     Cost {
         /// The pipeline file.
         #[arg(default_value = DEFAULT_PIPELINE)]
@@ -287,6 +289,25 @@ pub fn load_plan(file: &Path, err: &mut dyn Write) -> std::io::Result<Result<Pla
     Ok(checked.plan.ok_or(1))
 }
 
+/// The check of `file` with its cost budget enforced (an estimate over the pipeline's `cost:` budget
+/// is an error, located at `cost:`), its problems printed; or the exit code after printing why it
+/// could not be read (2 unreadable, 1 too large or not UTF-8). The plan is kept over budget: the
+/// caller decides (`orchgen cost` still prints the estimate).
+pub fn load_checked_within_budget(
+    file: &Path,
+    err: &mut dyn Write,
+) -> std::io::Result<Result<orchgen_generator::Checked, u8>> {
+    let mut checked = match check_file(file) {
+        Ok(c) => c,
+        Err(e) => return read_error(&e, err).map(Err),
+    };
+    checked.enforce_budget();
+    if !checked.report.diagnostics().is_empty() {
+        write!(err, "{}", checked.report.render(width()))?;
+    }
+    Ok(Ok(checked))
+}
+
 fn read_error(e: &ReadError, err: &mut dyn Write) -> std::io::Result<u8> {
     writeln!(err, "error: {e}")?;
     Ok(match e {
@@ -317,10 +338,11 @@ fn cost(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let plan = match load_plan(file, err)? {
-        Ok(plan) => plan,
+    let checked = match load_checked_within_budget(file, err)? {
+        Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
+    let Some(plan) = checked.plan else { return Ok(1) };
     let estimate = match orchgen_generator::cost::estimate(&plan, orders_per_month, list_requests_per_month) {
         Ok(estimate) => estimate,
         Err(e) => {
@@ -328,11 +350,24 @@ fn cost(
             return Ok(1);
         }
     };
+    let budget = checked.budget_check.as_ref();
     match format {
-        Format::Json => writeln!(out, "{}", orchgen_generator::cost::render::json(&estimate))?,
-        Format::Text => write!(out, "{}", orchgen_generator::cost::render::text(&estimate))?,
+        Format::Json => {
+            let mut value = serde_json::to_value(&estimate).unwrap_or_default();
+            if let (Some(budget), Some(object)) = (budget, value.as_object_mut()) {
+                object.insert("budget".to_owned(), serde_json::to_value(budget).unwrap_or_default());
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default())?
+        }
+        Format::Text => {
+            write!(out, "{}", orchgen_generator::cost::render::text(&estimate))?;
+            if let Some(budget) = budget {
+                writeln!(out, "{}", budget.summary())?;
+            }
+        }
     }
-    Ok(0)
+    // Over budget (or any other error, which leaves no plan): the located error is on stderr.
+    Ok(if checked.report.has_errors() { 1 } else { 0 })
 }
 
 fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
@@ -428,7 +463,14 @@ fn new_step(
 }
 
 fn build(file: &Path, out_dir: &Path, check: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let plan = match load_plan(file, err)? {
+    // `--check` enforces the pipeline's cost budget; a build only warns (as `orchgen validate`).
+    let loaded = if check {
+        load_checked_within_budget(file, err)?
+            .and_then(|c| if c.report.has_errors() { Err(1) } else { c.plan.ok_or(1) })
+    } else {
+        load_plan(file, err)?
+    };
+    let plan = match loaded {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };

@@ -27,4 +27,4 @@ pub mod suggest;
 pub mod validate;
 pub mod yaml;
 
-pub use validate::{Checked, check_file, check_source};
+pub use validate::{Checked, check_file, check_source, check_source_in};

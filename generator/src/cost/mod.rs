@@ -32,6 +32,7 @@
 //! against the targets. [`render`] prints it as text or JSON.
 
 pub mod assumptions;
+pub mod budget;
 pub mod dynamo;
 pub mod prices;
 pub mod render;

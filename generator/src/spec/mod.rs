@@ -6,11 +6,13 @@
 //! [`orchgen_runtime::Plan`].
 
 mod api;
+mod cost;
 mod monitoring;
 mod steps;
 mod tables;
 
 pub use api::{ApiKindSpec, ApiSpec, AuthSpec, CorsSpec, ListSpec, RouteSpec, ThrottleSpec};
+pub use cost::CostSpec;
 pub use monitoring::{AlarmsSpec, MonitoringSpec};
 pub use steps::{
     AddressField, ArchitectureSpec, BackoffJitter, ChannelSpec, CompensationKind, CompensationSpec, CountryCode,
@@ -62,6 +64,10 @@ pub struct Spec {
     /// Settings for `orchgen dev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalSpec>,
+    /// A cost budget the pipeline must stay within (checked by `orchgen validate`, `orchgen build
+    /// --check` and `orchgen cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostSpec>,
 }
 
 /// Settings for local runs.

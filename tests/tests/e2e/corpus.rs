@@ -10,6 +10,9 @@
 //! - `warnings/*.yaml`: valid pipelines whose `# expect:` lines declare their warnings (exactly those);
 //!   the rendered report is snapshotted.
 //! - `valid/*.yaml`: no error, no warning; the resolved plan's JSON is snapshotted.
+//! - `budget/*.yaml`: valid pipelines with a `cost:` budget, checked against orchgen's estimate;
+//!   their `# expect:` lines (none for a budget that holds) declare their warnings. Not snapshotted:
+//!   the rendered estimate moves whenever the runtime's costs do.
 //!
 //! Files are checked under the name `tests/corpus/<dir>/<file>`, so snapshots hold no absolute path.
 
@@ -190,6 +193,25 @@ fn valid_plans() {
         assert_eq!(Plan::from_json(&json).expect("the plan reads back"), plan, "{name}: the plan JSON round-trips");
         insta::assert_snapshot!(json);
     });
+}
+
+#[test]
+fn budgets_hold_or_warn_at_the_cost_key() {
+    let files = corpus_files("budget");
+    assert!(files.len() >= 2);
+    for path in files {
+        let (name, text, checked) = check("budget", &path);
+        assert_eq!(checked.report.error_count(), 0, "{name}:\n{}", checked.report.render(WIDTH));
+        assert!(checked.plan.is_some(), "{name}");
+        let declared = checked.budget.unwrap_or_else(|| panic!("{name} declares a budget"));
+        let budget = checked.budget_check.as_ref().unwrap_or_else(|| panic!("{name}: the budget was checked"));
+        let expected = if text.starts_with("# expect: ") { expectations(&name, &text) } else { Vec::new() };
+        let diff = compare(&name, expected.clone(), found(&checked, "warning"), || checked.report.render(WIDTH));
+        assert!(diff.is_none(), "warnings differ from the `# expect:` lines: {}", diff.unwrap_or_default());
+        // Over budget exactly when the estimate is above the declared figure, and then warned.
+        assert_eq!(budget.within, budget.estimate_per_million_orders_usd <= declared.per_million_orders_usd, "{name}");
+        assert_eq!(budget.within, expected.is_empty(), "{name}: {budget:?}");
+    }
 }
 
 #[test]
