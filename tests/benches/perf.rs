@@ -12,7 +12,8 @@
 //! 3. throughput: wrk posting the seed order (16 connections, S seconds), then the time until every
 //!    order is terminal: orders/s end to end, against the SQLite ceiling ÷ the writes per order;
 //! 4. POST latency: p99 under wrk at saturation, and at a steady 1,000/s (hey, 10 workers × 100/s);
-//! 5. idle latency: one order at a time, submit → terminal by the order's own clock;
+//! 5. idle latency: one order at a time, submit → terminal by the order's own clock; the database
+//!    file's size per order after the load (orders kept, change records pruned);
 //! 6. `orchgen build` of a generated 500-step pipeline as a process (median of 10);
 //! 7. with `--memory-minutes M`: resident memory at a steady 1,000 orders/s, sampled every 10 s.
 //!
@@ -260,6 +261,17 @@ fn main() {
         100.0 * rate / ceiling
     );
     println!("  against the HTTP layer    POST {:.0} % of GET /_orchgen/health", 100.0 * posts / health);
+    // The file's growth: what is left once the orders are terminal and the writer pruned the change
+    // records the processor is done with (after a commit, at most once a second, keeping 10,000).
+    thread::sleep(Duration::from_millis(1500));
+    let size = |name: &str| std::fs::metadata(dir.path().join("data").join(name)).map_or(0, |m| m.len());
+    let (db, wal) = (size("orchgen.db"), size("orchgen.db-wal"));
+    println!(
+        "database file               {:>9.0} B per order   ({:.1} MB + {:.1} MB WAL for {created} orders; consumed change records pruned)",
+        (db + wal) as f64 / created.max(1) as f64,
+        db as f64 / 1e6,
+        wal as f64 / 1e6
+    );
     match &hey_bin {
         Some(hey_bin) => {
             let (steady, p50, p99) = hey(hey_bin, &format!("{}/orders", server.base), 1000, seconds);

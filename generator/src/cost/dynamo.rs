@@ -57,6 +57,10 @@ pub struct Access {
     pub processing_read: Option<Consistency>,
     /// How `GET {path}/{id}` reads the order.
     pub api_read: Consistency,
+    /// The order is packed in its item as `DynamoStore` writes it (`store::packed`); otherwise its
+    /// JSON is stored as text, as a design that writes the order from Python or from a state
+    /// machine's DynamoDB task would.
+    pub packed: bool,
 }
 
 /// Read consistency.
@@ -111,8 +115,13 @@ struct Sizer<'a> {
 
 impl Sizer<'_> {
     fn order_item(&self, order: &Order) -> Item {
+        let order = representative(order);
         // Encoding an order that the runtime just stored cannot fail; an empty item sizes as 0.
-        item::encode_order(&representative(order), &self.names).unwrap_or_default()
+        let mut item = item::encode_order(&order, &self.names).unwrap_or_default();
+        if !self.access.packed {
+            item.insert(item::ORDER.to_owned(), AttributeValue::S(serde_json::to_string(&order).unwrap_or_default()));
+        }
+        item
     }
 
     fn indexes(&self) -> Vec<&IndexPlan> {
@@ -344,7 +353,13 @@ pub fn index_listing_units(trace: &Trace, limit: u32) -> f64 {
     let sizer = Sizer {
         tables,
         names: OrderAttributes::of(&tables.orders),
-        access: Access { transactional: true, indexes: true, processing_read: None, api_read: Consistency::Strong },
+        access: Access {
+            transactional: true,
+            indexes: true,
+            processing_read: None,
+            api_read: Consistency::Strong,
+            packed: true,
+        },
     };
     let last = sizer.order_item(trace.final_order());
     let entry = tables

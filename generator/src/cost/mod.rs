@@ -308,6 +308,7 @@ pub fn estimate_from_trace(
             indexes: true,
             processing_read: Some(Consistency::Strong),
             api_read: Consistency::Strong,
+            packed: true,
         },
     );
     let seed_usage = dynamo::usage(
@@ -317,11 +318,30 @@ pub fn estimate_from_trace(
             indexes: false,
             processing_read: Some(Consistency::Eventual),
             api_read: Consistency::Eventual,
+            packed: false,
         },
     );
+    // A state machine's DynamoDB tasks write the order's JSON as it is.
     let sfn_usage = dynamo::usage(
         per_step,
-        Access { transactional: false, indexes: true, processing_read: None, api_read: Consistency::Strong },
+        Access {
+            transactional: false,
+            indexes: true,
+            processing_read: None,
+            api_read: Consistency::Strong,
+            packed: false,
+        },
+    );
+    // The durable function runs the same Rust code, which can pack the order as orchgen's store does.
+    let durable_usage = dynamo::usage(
+        per_step,
+        Access {
+            transactional: false,
+            indexes: true,
+            processing_read: None,
+            api_read: Consistency::Strong,
+            packed: true,
+        },
     );
     let page = plan.api.default_limit.max(1);
     let index_list_units = dynamo::index_listing_units(trace, page);
@@ -929,7 +949,7 @@ pub fn estimate_from_trace(
         ),
     ]);
     durable_lines.extend(dynamodb_lines(
-        &sfn_usage,
+        &durable_usage,
         n,
         retention_months,
         "the steps write the order: a write per status change, no transactions",
@@ -949,7 +969,7 @@ pub fn estimate_from_trace(
         "AWS Lambda durable functions: one durable function running the same Rust steps, a checkpoint per step".into(),
         durable_lines,
         n,
-        per_order(api_requests, 0, 0, 0, &sfn_usage),
+        per_order(api_requests, 0, 0, 0, &durable_usage),
     );
     durable.per_order.executions = 1;
     durable.per_order.durable_operations = durable_operations;
@@ -1137,8 +1157,13 @@ mod tests {
         // A move per step, so that both kinds of writes occur.
         let plan = unchained(&reference_plan());
         let trace = simulate::simulate(&plan).expect("the reference order completes");
-        let access =
-            Access { transactional: true, indexes: true, processing_read: None, api_read: Consistency::Strong };
+        let access = Access {
+            transactional: true,
+            indexes: true,
+            processing_read: None,
+            api_read: Consistency::Strong,
+            packed: true,
+        };
         let usage = dynamo::usage(&trace, access);
         let writes: Vec<&dynamo::Request> = usage.requests.iter().filter(|r| r.write_units > 0.0).skip(1).collect();
         assert_eq!(writes.len(), trace.transitions.len());

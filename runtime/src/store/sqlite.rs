@@ -32,6 +32,19 @@
 //!
 //! Every state change of an order is written with its change record (the `changes` table, whose
 //! `seq` is the sequence number of the [`ChangeFeed`]) in the same transaction.
+//!
+//! # Growth and compaction
+//!
+//! An order keeps its row (with the status and creation-time index entries), its ledger and outbox
+//! rows and, while consumers need them, one change record per stored version. Change records are
+//! the bulk of what a busy store writes (each carries the whole order), so the writer **prunes**
+//! them ([`Compaction`]): at most once per [`Compaction::every`], in its own short transaction, it
+//! deletes the records that every consumer's checkpoint has passed, except the last
+//! [`Compaction::keep_consumed`] of them (a tail to look at, as a stream keeps its recent records).
+//! A store whose feed nobody consumes keeps every record. SQLite reuses the freed pages for new
+//! rows, so under a steady load the file grows by the orders kept, not by their history of
+//! changes. Orders themselves are kept until `--reset` (DynamoDB's TTL is AWS's deletion; the
+//! embedded store does not expire orders).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -134,6 +147,25 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 ";
 
+/// How the writer prunes the change feed (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Change records that every consumer finished with but that are kept anyway, newest first.
+    pub keep_consumed: u64,
+    /// Least time between two prunes (pruning happens after a group commit).
+    pub every: Duration,
+    /// Most records deleted by one prune, so that a backlog never holds the writer for long.
+    pub most_per_prune: u64,
+}
+
+impl Default for Compaction {
+    /// Keep the last 10,000 consumed records; prune at most every second, 100,000 records at a time
+    /// (more than the store commits in a second).
+    fn default() -> Compaction {
+        Compaction { keep_consumed: 10_000, every: Duration::from_secs(1), most_per_prune: 100_000 }
+    }
+}
+
 /// The embedded store: SQLite in a data directory (or in memory, for tests).
 ///
 /// Dropping it stops the writer thread once the jobs already queued are done.
@@ -162,7 +194,13 @@ enum Readers {
 
 impl SqliteStore {
     /// Opens (creating it if needed) the store in `dir`, in the file [`DB_FILE`]; creates `dir` too.
+    /// The change feed is pruned as [`Compaction::default`] says.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(dir, Compaction::default())
+    }
+
+    /// [`SqliteStore::open`] with another [`Compaction`].
+    pub fn open_with(dir: &Path, compaction: Compaction) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join(DB_FILE);
@@ -173,14 +211,15 @@ impl SqliteStore {
         let checkpointer = Checkpointer::start(&path)?;
         let pool =
             ReadPool { path: path.clone(), idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(READERS)) };
-        Self::start(conn, Readers::Pool(Arc::new(pool)), Some(checkpointer), Some(path))
+        Self::start(conn, Readers::Pool(Arc::new(pool)), Some(checkpointer), Some(path), Some(compaction))
     }
 
-    /// A store that lives in memory only, for tests (reads go through the writer thread).
+    /// A store that lives in memory only, for tests (reads go through the writer thread; the change
+    /// feed is never pruned).
     pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory().db()?;
         configure_writer(&conn)?;
-        Self::start(conn, Readers::Writer, None, None)
+        Self::start(conn, Readers::Writer, None, None, None)
     }
 
     /// The database file (`None` in memory).
@@ -201,6 +240,7 @@ impl SqliteStore {
         readers: Readers,
         checkpointer: Option<Checkpointer>,
         path: Option<PathBuf>,
+        compaction: Option<Compaction>,
     ) -> Result<SqliteStore, StoreError> {
         migrate(&conn)?;
         let (writer, jobs) = mpsc::channel(QUEUE_DEPTH);
@@ -209,7 +249,7 @@ impl SqliteStore {
         let notify = Arc::clone(&committed);
         let thread = std::thread::Builder::new()
             .name("orchgen-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs, state, &notify))
+            .spawn(move || writer_loop(conn, jobs, state, &notify, compaction))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore { writer, committed, thread: Some(thread), checkpointer, readers, path })
     }
@@ -494,8 +534,10 @@ fn writer_loop(
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
     checkpoint: Option<Arc<CheckpointState>>,
     committed: &tokio::sync::Notify,
+    compaction: Option<Compaction>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut last_prune = std::time::Instant::now();
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -509,7 +551,46 @@ fn writer_loop(
             state.dirty.store(true, Ordering::Release);
         }
         committed.notify_one();
+        if let Some(compaction) = compaction
+            && last_prune.elapsed() >= compaction.every
+        {
+            last_prune = std::time::Instant::now();
+            // A prune that fails (busy, I/O) leaves the records for the next one.
+            let _ = prune_changes(&conn, &compaction);
+        }
     }
+}
+
+/// Deletes the change records every consumer's checkpoint has passed, but the last
+/// `keep_consumed` of them and at most `most_per_prune`, in one transaction; returns how many.
+/// Nothing is deleted while no consumer has a checkpoint.
+fn prune_changes(conn: &Connection, compaction: &Compaction) -> Result<u64, StoreError> {
+    let done: Option<i64> = conn
+        .prepare_cached("SELECT MIN(CAST(seq AS INTEGER)) FROM checkpoints")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .db()?;
+    let Some(done) = done else { return Ok(0) };
+    let upto = done.saturating_sub(i64::try_from(compaction.keep_consumed).unwrap_or(i64::MAX));
+    if upto <= 0 {
+        return Ok(0);
+    }
+    let most = i64::try_from(compaction.most_per_prune).unwrap_or(i64::MAX);
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM changes WHERE seq <= ?1 AND seq < (SELECT COALESCE(MIN(seq), 0) FROM changes) + ?2",
+        )
+        .and_then(|mut s| s.execute(params![upto, most]))
+        .db();
+    let ended = match &deleted {
+        Ok(_) => exec(conn, "COMMIT"),
+        Err(_) => exec(conn, "ROLLBACK"),
+    };
+    if ended.is_err() && !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+    ended?;
+    Ok(deleted? as u64)
 }
 
 fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {

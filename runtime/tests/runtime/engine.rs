@@ -1361,3 +1361,66 @@ async fn the_sqlite_store_wakes_the_processor_on_every_commit() {
     }
     processor.shutdown().await.expect("the processor stops");
 }
+
+/// The change feed of a busy embedded store does not grow without bound: once the processor's
+/// checkpoint has passed them, the writer deletes the change records but the last few, and a
+/// restarted processor goes on from its checkpoint without losing or redoing an order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_store_prunes_the_change_records_its_processor_is_done_with() {
+    use orchgen_runtime::store::sqlite::{Compaction, SqliteStore};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let compaction = Compaction { keep_consumed: 50, every: Duration::ZERO, most_per_prune: 1_000_000 };
+    let run = |count: usize| {
+        let dir = dir.path().to_owned();
+        async move {
+            let store = Arc::new(SqliteStore::open_with(&dir, compaction).expect("open"));
+            let engine = Arc::new(Engine::new(Arc::new(plan()), store.clone()));
+            let processor =
+                Processor::new(engine, store.clone(), config("pruned")).wake_on(store.change_notifier()).spawn();
+            let mut ids = Vec::new();
+            for _ in 0..count {
+                let order = new_order(&[("product-1", 1, 3.0)]);
+                store.create_order(&order, None).await.expect("create");
+                ids.push(order.order_id);
+            }
+            let done = wait_terminal(&*store, &ids).await;
+            assert!(done.iter().all(|o| o.status == status::COMPLETED), "{done:?}");
+            processor.shutdown().await.expect("the processor stops");
+            // A commit after the processor's last checkpoint makes the writer prune up to it; the
+            // next one is committed after that prune.
+            for _ in 0..2 {
+                store.seed_inventory(&stock(&[("product-9", 1)])).await.expect("a write");
+            }
+            let left = store.read_changes(None, 1_000_000).await.expect("read");
+            (store, done, left)
+        }
+    };
+    let seed = Arc::new(SqliteStore::open_with(dir.path(), compaction).expect("open"));
+    seed.seed_inventory(&stock(&[("product-1", 1_000)])).await.expect("seed");
+    drop(seed);
+
+    // 300 orders make at least 600 change records, of which the last 50 are kept.
+    let (store, first, left) = run(300).await;
+    assert!(left.len() <= 50, "{} change records left", left.len());
+    let newest: u64 = left.last().expect("the tail is kept").sequence_number.parse().expect("a number");
+    assert!(newest >= 600, "the newest record is {newest}");
+    // The orders are all there, completed, and the stock was taken once each.
+    for order in &first {
+        assert_eq!(store.get_order(&order.order_id).await.expect("read").as_ref(), Some(order));
+    }
+    let available = |store: Arc<SqliteStore>| async move {
+        store.inventory().await.expect("inventory").get("product-1").map(|s| s.available)
+    };
+    assert_eq!(available(store.clone()).await, Some(700));
+    drop(store);
+
+    // A restart: the processor resumes after its checkpoint; only the new orders move.
+    let (store, second, left) = run(100).await;
+    assert!(left.len() <= 50, "{} change records left", left.len());
+    for order in first.iter().chain(&second) {
+        let stored = store.get_order(&order.order_id).await.expect("read").expect("kept");
+        assert_eq!(stored.status, status::COMPLETED);
+        assert_eq!(stored.history.len(), 5, "each step ran once: {:?}", stored.history);
+    }
+    assert_eq!(available(store.clone()).await, Some(600));
+}
