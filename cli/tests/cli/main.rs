@@ -10,6 +10,7 @@ use std::path::Path;
 mod api_conformance;
 mod build_cli;
 mod cli;
+mod cost_against;
 mod cost_budget;
 mod cost_cli;
 mod dashboard_browser;

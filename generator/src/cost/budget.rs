@@ -172,11 +172,17 @@ mod tests {
             .expect("an estimate");
         let orchgen = estimate.design("orchgen").expect("orchgen").per_million_orders_usd;
 
+        // Each check simulates its own order, whose packed item can differ by a few bytes.
         let within = check(&plan, &budget(orchgen + 1.0)).expect("checked");
         assert!(within.within);
-        assert!((within.headroom_usd - 1.0).abs() < 1e-6);
+        assert!((within.headroom_usd - 1.0).abs() < 0.01 * orchgen, "{within:?}");
+        assert!(
+            (within.headroom_usd - (within.budget_per_million_orders_usd - within.estimate_per_million_orders_usd))
+                .abs()
+                < 1e-12
+        );
         assert!(diagnostic(&within, Span::new(0, 4), Severity::Warning).is_none());
-        assert!(within.summary().contains("within by $1.00"), "{}", within.summary());
+        assert!(within.summary().contains(", within by $"), "{}", within.summary());
 
         let over = check(&plan, &budget(orchgen / 2.0)).expect("checked");
         assert!(!over.within);

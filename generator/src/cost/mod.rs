@@ -29,10 +29,13 @@
 //!   checkpoint data written and retained, the function's own Lambda time.
 //!
 //! Each design gets a line per service, a monthly total, the cost per million orders, and the ratios
-//! against the targets. [`render`] prints it as text or JSON.
+//! against the targets. [`render`] prints it as text or JSON; [`budget`] checks a pipeline's
+//! declared budget (its `cost:` section) against orchgen's design, and [`diff`] compares orchgen's
+//! design of two versions of a pipeline line by line (`--against`).
 
 pub mod assumptions;
 pub mod budget;
+pub mod diff;
 pub mod dynamo;
 pub mod prices;
 pub mod render;
