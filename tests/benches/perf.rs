@@ -262,7 +262,7 @@ fn main() {
     );
     println!("  against the HTTP layer    POST {:.0} % of GET /_orchgen/health", 100.0 * posts / health);
     // The file's growth: what is left once the orders are terminal and the writer pruned the change
-    // records the processor is done with (after a commit, at most once a second, keeping 10,000).
+    // records the processor is done with (after a commit, at most every 100 ms, keeping 10,000).
     thread::sleep(Duration::from_millis(1500));
     let size = |name: &str| std::fs::metadata(dir.path().join("data").join(name)).map_or(0, |m| m.len());
     let (db, wal) = (size("orchgen.db"), size("orchgen.db-wal"));

@@ -159,10 +159,11 @@ pub struct Compaction {
 }
 
 impl Default for Compaction {
-    /// Keep the last 10,000 consumed records; prune at most every second, 100,000 records at a time
-    /// (more than the store commits in a second).
+    /// Keep the last 10,000 consumed records; prune at most every 100 ms, 20,000 records at a time
+    /// (more than the store commits in that time): small prunes often, so that none holds the
+    /// writer (and the API's writes behind it) for more than a few milliseconds.
     fn default() -> Compaction {
-        Compaction { keep_consumed: 10_000, every: Duration::from_secs(1), most_per_prune: 100_000 }
+        Compaction { keep_consumed: 10_000, every: Duration::from_millis(100), most_per_prune: 20_000 }
     }
 }
 
