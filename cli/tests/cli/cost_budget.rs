@@ -140,8 +140,7 @@ fn cost_prints_the_headroom_within_budget_and_fails_over_it() {
     assert_eq!(b["budget_per_million_orders_usd"].as_f64(), Some(budget));
     assert_eq!(b["orders_per_month"], 1_000_000);
     let estimate = b["estimate_per_million_orders_usd"].as_f64().unwrap();
-    // The same estimate, up to the few bytes a run's packed order item can differ by.
-    assert!((estimate - s.estimate).abs() <= 0.005 * s.estimate, "the budget is checked against the same estimate");
+    assert!((estimate - s.estimate).abs() <= 1e-9 * s.estimate, "the budget is checked against the same estimate");
     assert!((b["headroom_usd"].as_f64().unwrap() - (budget - estimate)).abs() < 1e-9);
     assert!(!b["largest_lines"].as_array().unwrap().is_empty());
     // Without a `cost:` section there is no budget object.

@@ -426,8 +426,13 @@ fn checkpoint_loop(conn: &Connection, wal: &Path, state: &CheckpointState) {
         drop(stop);
         let large = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
         let sql = if large { "PRAGMA wal_checkpoint(TRUNCATE)" } else { "PRAGMA wal_checkpoint(PASSIVE)" };
+        let started = std::time::Instant::now();
         // A checkpoint that cannot finish now (busy, I/O) is tried again after the next write.
         let _ = conn.query_row(sql, [], |_| Ok(()));
+        if large {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(ms, "the WAL passed {} MB: truncated it, the writer waiting", WAL_TRUNCATE_BYTES >> 20);
+        }
         stop = state.stop.lock().unwrap_or_else(|e| e.into_inner());
     }
 }
