@@ -9,7 +9,8 @@
 //! 3. **the assumptions** nothing can measure offline (durations, log volume, API traffic), named
 //!    constants in [`assumptions`], each with its reason.
 //!
-//! It is applied to five designs of the same pipeline:
+//! It is applied to five designs of the same pipeline, a module each in `designs/`, built from the
+//! quantities they share (`designs::Context`, computed once per estimate):
 //! - **orchgen**: API Gateway (the plan's REST or HTTP API) → the API Lambda → DynamoDB; the
 //!   stream processor Lambda per batch of stream records, calling each step's Lambda synchronously
 //!   and committing each move as one TransactWriteItems when it has effects on other items (stock,
@@ -35,17 +36,19 @@
 
 pub mod assumptions;
 pub mod budget;
+mod designs;
 pub mod diff;
 pub mod dynamo;
 pub mod prices;
 pub mod render;
 pub mod simulate;
 
-use orchgen_runtime::plan::{ApiKind, Architecture, AuthMode, Plan, StepAction};
+use orchgen_runtime::plan::{ApiKind, AuthMode, Plan, StepAction};
 use serde::Serialize;
 
 use self::assumptions as a;
-use self::dynamo::{Access, Consistency, Usage};
+use self::designs::Context;
+use self::dynamo::Usage;
 use self::prices::{PRICES, PriceTable};
 use self::simulate::Trace;
 
@@ -281,712 +284,12 @@ pub fn estimate_from_trace(
     orders_per_month: u64,
     list_requests_per_month: u64,
 ) -> Estimate {
-    let p = &PRICES;
-    let n = orders_per_month as f64;
-    let lists = list_requests_per_month as f64;
-    let api_requests = 1 + trace.api_reads.len() as u32;
-    // orchgen's event source mapping filters out the records of TTL removals and those whose new image
-    // is terminal (build/cloudformation.rs `stream_filter_patterns`): its processor gets one record
-    // per stored version that is not terminal. The seed's mapping has no filter: it also gets the
-    // terminal version and the removal of every expired order.
-    let stream_records = trace.processed_records();
-    let seed_stream_records = per_step.records + u32::from(plan.tables.orders.ttl.is_some());
-    let fill = batch_fill(n * f64::from(stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
-    let seed_fill =
-        batch_fill(n * f64::from(seed_stream_records), plan.stream.batch_size, plan.stream.batching_window_s);
-    let attempts = trace.attempts();
-    let steps = attempts.len() as u32;
-    let retention_months = plan.tables.orders.ttl.as_ref().map_or(a::RETENTION_WITHOUT_TTL_DAYS, |t| f64::from(t.days))
-        / (a::SECONDS_PER_MONTH / 86_400.0);
-    let gb_s = p.lambda_gb_second(plan.functions.architecture);
-    let arch = match plan.functions.architecture {
-        Architecture::Arm64 => "arm64",
-        Architecture::X86_64 => "x86_64",
-    };
-
-    let orchgen_usage = dynamo::usage(
-        trace,
-        Access {
-            transactional: true,
-            indexes: true,
-            processing_read: Some(Consistency::Strong),
-            api_read: Consistency::Strong,
-            packed: true,
-        },
-    );
-    let seed_usage = dynamo::usage(
-        per_step,
-        Access {
-            transactional: false,
-            indexes: false,
-            processing_read: Some(Consistency::Eventual),
-            api_read: Consistency::Eventual,
-            packed: false,
-        },
-    );
-    // A state machine's DynamoDB tasks write the order's JSON as it is.
-    let sfn_usage = dynamo::usage(
-        per_step,
-        Access {
-            transactional: false,
-            indexes: true,
-            processing_read: None,
-            api_read: Consistency::Strong,
-            packed: false,
-        },
-    );
-    // The durable function runs the same Rust code, which can pack the order as orchgen's store does.
-    let durable_usage = dynamo::usage(
-        per_step,
-        Access {
-            transactional: false,
-            indexes: true,
-            processing_read: None,
-            api_read: Consistency::Strong,
-            packed: true,
-        },
-    );
-    let page = plan.api.default_limit.max(1);
-    let index_list_units = dynamo::index_listing_units(trace, page);
-    let retained_orders = n * retention_months;
-    let scan_units = dynamo::scan_units(retained_orders, seed_usage.order_item_bytes);
-
-    // ---------------------------------------------------------------- orchgen
-    let processor_invocations = n * f64::from(stream_records) / fill;
-    let step_ms: f64 = attempts.iter().map(|_| a::RUST_STEP_MS).sum();
-    let engine_reads = trace.engine_reads.len() as f64;
-    let transitions = trace.transitions.len() as f64;
-    let processor_ms_per_order = engine_reads * a::DYNAMODB_READ_MS
-        + transitions * a::DYNAMODB_TRANSACTION_MS
-        + f64::from(steps) * a::LAMBDA_INVOKE_OVERHEAD_MS
-        + step_ms;
-    let processor_gb_s =
-        processor_invocations * a::RUST_PROCESSOR_BATCH_MS / 1000.0 * f64::from(plan.functions.memory_mb) / 1024.0
-            + gb_seconds(n, processor_ms_per_order, plan.functions.memory_mb);
-    let step_gb_s: f64 = attempts.iter().map(|s| gb_seconds(n, a::RUST_STEP_MS, memory_of(plan, s))).sum();
-    let api_invocations = n * f64::from(api_requests);
-    // The plan's kind of API, for orchgen and for Step Functions (the same front door, so that the
-    // comparison is of the orchestration); the seed's design keeps its REST API.
-    let (api_kind, api_price) = match plan.api.kind {
-        ApiKind::Rest => ("REST API", p.api_rest_request),
-        ApiKind::Http => ("HTTP API", p.api_http_request),
-    };
-    let mut orchgen_lines = vec![
-        line(
-            "API Gateway",
-            format!("{api_kind}: {api_requests} requests per order (POST + GET)"),
-            api_invocations,
-            "requests",
-            api_price,
-            Scaling::Linear,
-        ),
-        line(
-            "API Gateway",
-            format!("{api_kind}: {list_requests_per_month} listings"),
-            lists,
-            "requests",
-            api_price,
-            Scaling::Fixed,
-        ),
-        line(
-            "Lambda requests",
-            "API function: orders".into(),
-            api_invocations,
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
-        line(
-            "Lambda requests",
-            format!(
-                "stream processor: {stream_records} of {} records per order (terminal ones filtered out), {fill:.2} per batch",
-                trace.records
-            ),
-            processor_invocations,
-            "requests",
-            p.lambda_request,
-            Scaling::Sublinear,
-        ),
-        line(
-            "Lambda requests",
-            format!("step functions: {steps} per order"),
-            n * f64::from(steps),
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!("API function: {} ms at {} MB ({arch})", a::RUST_API_MS, plan.functions.memory_mb),
-            gb_seconds(api_invocations, a::RUST_API_MS, plan.functions.memory_mb),
-            "GB-s",
-            gb_s,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!("API function: listings, {} ms each", a::RUST_LIST_MS),
-            gb_seconds(lists, a::RUST_LIST_MS, plan.functions.memory_mb),
-            "GB-s",
-            gb_s,
-            Scaling::Fixed,
-        ),
-        line(
-            "Lambda compute",
-            format!(
-                "stream processor: {processor_ms_per_order:.0} ms per order + {} ms per batch at {} MB",
-                a::RUST_PROCESSOR_BATCH_MS,
-                plan.functions.memory_mb
-            ),
-            processor_gb_s,
-            "GB-s",
-            gb_s,
-            Scaling::Sublinear,
-        ),
-        line(
-            "Lambda compute",
-            format!("step functions: {steps} × {} ms at their memory", a::RUST_STEP_MS),
-            step_gb_s,
-            "GB-s",
-            gb_s,
-            Scaling::Linear,
-        ),
-    ];
-    orchgen_lines.extend(dynamodb_lines(
-        &orchgen_usage,
-        n,
-        retention_months,
-        "PutItem without effects, else TransactWriteItems at 2 × per KB",
-    ));
-    orchgen_lines.push(line(
-        "DynamoDB reads",
-        format!("listing: Query of a keys-only index + BatchGetItem of {page}"),
-        lists * index_list_units,
-        "RCU",
-        p.dynamodb_read_unit,
-        Scaling::Fixed,
-    ));
-    orchgen_lines.push(line(
-        "DynamoDB Streams",
-        "GetRecords by the Lambda trigger (free)".into(),
-        processor_invocations,
-        "requests",
-        p.dynamodb_stream_read_by_lambda,
-        Scaling::Sublinear,
-    ));
-    orchgen_lines.push(line(
-        "SQS",
-        "dead-letter queue: messages only for failed batches".into(),
-        0.0,
-        "requests",
-        p.sqs_request,
-        Scaling::Linear,
-    ));
-    // No platform lines: the functions' system log level is WARN (see LAMBDA_PLATFORM_LOG_BYTES).
-    let orchgen_log_bytes = n * trace.api_log_bytes as f64
-        + processor_invocations * a::RUST_PROCESSOR_BATCH_LOG_BYTES
-        + n * trace.engine_log_bytes as f64
-        + n * f64::from(steps) * a::RUST_STEP_LOG_BYTES;
-    orchgen_lines.push(line(
-        "CloudWatch Logs",
-        format!(
-            "ingestion: {} B per order of JSON logs + EMF (measured), no platform lines (system log level WARN)",
-            trace.api_log_bytes + trace.engine_log_bytes
-        ),
-        orchgen_log_bytes / 1e9,
-        "GB",
-        p.cloudwatch_logs_ingestion_gb,
-        Scaling::Sublinear,
-    ));
-    let orchgen = design(
-        "orchgen",
-        format!("orchgen (Rust, {arch}): API + stream processor + a Lambda per step, one conditional write per move"),
-        orchgen_lines,
-        n,
-        per_order(api_requests, stream_records, steps, 0, &orchgen_usage),
-    );
-
-    // ---------------------------------------------------------------- seed
-    let seed_processor_invocations = n * f64::from(seed_stream_records) / seed_fill;
-    let seed_mb = a::SEED_MEMORY_MB;
-    let mut seed_lines = vec![
-        line(
-            "API Gateway",
-            format!("REST API: {api_requests} requests per order"),
-            api_invocations,
-            "requests",
-            p.api_rest_request,
-            Scaling::Linear,
-        ),
-        line(
-            "API Gateway",
-            format!("REST API: {list_requests_per_month} listings"),
-            lists,
-            "requests",
-            p.api_rest_request,
-            Scaling::Fixed,
-        ),
-        line(
-            "Lambda requests",
-            "API function: orders".into(),
-            api_invocations,
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
-        line(
-            "Lambda requests",
-            format!("stream processor: {seed_stream_records} records per order, {seed_fill:.2} per batch"),
-            seed_processor_invocations,
-            "requests",
-            p.lambda_request,
-            Scaling::Sublinear,
-        ),
-        line(
-            "Lambda requests",
-            format!("step functions: {steps} per order"),
-            n * f64::from(steps),
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!("API function (Python): {} ms at {seed_mb} MB (x86_64)", a::PYTHON_API_MS),
-            gb_seconds(api_invocations, a::PYTHON_API_MS, seed_mb),
-            "GB-s",
-            p.lambda_gb_second_x86,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!("API function (Python): listings, {} ms each (the Scan's time excluded)", a::PYTHON_API_MS),
-            gb_seconds(lists, a::PYTHON_API_MS, seed_mb),
-            "GB-s",
-            p.lambda_gb_second_x86,
-            Scaling::Fixed,
-        ),
-        line(
-            "Lambda compute",
-            format!(
-                "stream processor (Python): {} ms per record + {} ms per batch at {seed_mb} MB",
-                a::PYTHON_PROCESSOR_RECORD_MS,
-                a::PYTHON_PROCESSOR_BATCH_MS
-            ),
-            seed_processor_invocations * a::PYTHON_PROCESSOR_BATCH_MS / 1000.0 * f64::from(seed_mb) / 1024.0
-                + gb_seconds(n, per_step.engine_reads.len() as f64 * a::PYTHON_PROCESSOR_RECORD_MS, seed_mb),
-            "GB-s",
-            p.lambda_gb_second_x86,
-            Scaling::Sublinear,
-        ),
-        line(
-            "Lambda compute",
-            format!("step functions (Python): {steps} × {} ms at {seed_mb} MB", a::PYTHON_STEP_MS),
-            gb_seconds(n * f64::from(steps), a::PYTHON_STEP_MS, seed_mb),
-            "GB-s",
-            p.lambda_gb_second_x86,
-            Scaling::Linear,
-        ),
-    ];
-    seed_lines.extend(dynamodb_lines(&seed_usage, n, retention_months, "a write per status change and per effect"));
-    seed_lines.push(line(
-        "DynamoDB reads",
-        format!(
-            "listing: Scan of {} retained orders of {} B each",
-            render::quantity(retained_orders),
-            seed_usage.order_item_bytes
-        ),
-        lists * scan_units,
-        "RCU",
-        p.dynamodb_read_unit,
-        Scaling::Linear,
-    ));
-    seed_lines.push(line(
-        "DynamoDB Streams",
-        "GetRecords by the Lambda trigger (free)".into(),
-        seed_processor_invocations,
-        "requests",
-        p.dynamodb_stream_read_by_lambda,
-        Scaling::Sublinear,
-    ));
-    seed_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
-    let seed_log_bytes = (api_invocations + seed_processor_invocations + n * f64::from(steps))
-        * (a::LAMBDA_PLATFORM_LOG_BYTES + a::PYTHON_LOG_BYTES);
-    seed_lines.push(line(
-        "CloudWatch Logs",
-        "ingestion: function logs + Lambda platform lines".into(),
-        seed_log_bytes / 1e9,
-        "GB",
-        p.cloudwatch_logs_ingestion_gb,
-        Scaling::Sublinear,
-    ));
-    let seed = design(
-        "seed",
-        format!("the seed's design (Python {seed_mb} MB Lambdas, REST API, Scan-based listing)"),
-        seed_lines,
-        n,
-        per_order(api_requests, seed_stream_records, steps, 0, &seed_usage),
-    );
-
-    // ---------------------------------------------------------------- Step Functions Standard
-    let sfn_transitions = state_transitions(plan, per_step);
-    let mut sfn_lines = vec![
-        line(
-            "API Gateway",
-            format!("{api_kind}: {api_requests} requests per order"),
-            api_invocations,
-            "requests",
-            api_price,
-            Scaling::Linear,
-        ),
-        line(
-            "API Gateway",
-            format!("{api_kind}: {list_requests_per_month} listings"),
-            lists,
-            "requests",
-            api_price,
-            Scaling::Fixed,
-        ),
-        line(
-            "Lambda requests",
-            "API function: orders".into(),
-            api_invocations,
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line("Lambda requests", "API function: listings".into(), lists, "requests", p.lambda_request, Scaling::Fixed),
-        line(
-            "Lambda requests",
-            format!("step functions: {steps} per order"),
-            n * f64::from(steps),
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!(
-                "API function: {} ms (with StartExecution) at {} MB ({arch})",
-                a::RUST_API_MS + a::START_EXECUTION_MS,
-                plan.functions.memory_mb
-            ),
-            gb_seconds(n, a::RUST_API_MS + a::START_EXECUTION_MS, plan.functions.memory_mb)
-                + gb_seconds(api_invocations - n, a::RUST_API_MS, plan.functions.memory_mb),
-            "GB-s",
-            gb_s,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!("API function: listings, {} ms each", a::RUST_LIST_MS),
-            gb_seconds(lists, a::RUST_LIST_MS, plan.functions.memory_mb),
-            "GB-s",
-            gb_s,
-            Scaling::Fixed,
-        ),
-        line(
-            "Lambda compute",
-            format!("step functions: {steps} × {} ms at their memory", a::RUST_STEP_MS),
-            step_gb_s,
-            "GB-s",
-            gb_s,
-            Scaling::Linear,
-        ),
-        line(
-            "Step Functions",
-            format!("Standard: {sfn_transitions} state transitions per order"),
-            n * f64::from(sfn_transitions),
-            "transitions",
-            p.sfn_standard_transition,
-            Scaling::Linear,
-        ),
-    ];
-    sfn_lines.extend(dynamodb_lines(&sfn_usage, n, retention_months, "UpdateItem tasks, no transactions"));
-    sfn_lines.push(line(
-        "DynamoDB reads",
-        format!("listing: Query of a keys-only index + BatchGetItem of {page}"),
-        lists * index_list_units,
-        "RCU",
-        p.dynamodb_read_unit,
-        Scaling::Fixed,
-    ));
-    sfn_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
-    let sfn_log_bytes = n * trace.api_log_bytes as f64 + n * f64::from(steps) * a::RUST_STEP_LOG_BYTES;
-    sfn_lines.push(line(
-        "CloudWatch Logs",
-        "ingestion: the same functions' logs (execution history is free, no log group)".into(),
-        sfn_log_bytes / 1e9,
-        "GB",
-        p.cloudwatch_logs_ingestion_gb,
-        Scaling::Linear,
-    ));
-    let mut sfn = design(
-        "step_functions",
-        "AWS Step Functions Standard orchestrating the same Rust step Lambdas".into(),
-        sfn_lines,
-        n,
-        per_order(api_requests, 0, steps, sfn_transitions, &sfn_usage),
-    );
-    sfn.per_order.executions = 1;
-
-    // The front door of the designs that start an execution from the API function: the plan's API,
-    // the API function (its order requests, `start_ms` longer for the one that starts the execution)
-    // and its listings.
-    let front_door = |start: &str, start_ms: f64| {
-        vec![
-            line(
-                "API Gateway",
-                format!("{api_kind}: {api_requests} requests per order"),
-                api_invocations,
-                "requests",
-                api_price,
-                Scaling::Linear,
-            ),
-            line(
-                "API Gateway",
-                format!("{api_kind}: {list_requests_per_month} listings"),
-                lists,
-                "requests",
-                api_price,
-                Scaling::Fixed,
-            ),
-            line(
-                "Lambda requests",
-                "API function: orders".into(),
-                api_invocations,
-                "requests",
-                p.lambda_request,
-                Scaling::Linear,
-            ),
-            line(
-                "Lambda requests",
-                "API function: listings".into(),
-                lists,
-                "requests",
-                p.lambda_request,
-                Scaling::Fixed,
-            ),
-            line(
-                "Lambda compute",
-                format!(
-                    "API function: {} ms (with {start}) at {} MB ({arch})",
-                    a::RUST_API_MS + start_ms,
-                    plan.functions.memory_mb
-                ),
-                gb_seconds(n, a::RUST_API_MS + start_ms, plan.functions.memory_mb)
-                    + gb_seconds(api_invocations - n, a::RUST_API_MS, plan.functions.memory_mb),
-                "GB-s",
-                gb_s,
-                Scaling::Linear,
-            ),
-            line(
-                "Lambda compute",
-                format!("API function: listings, {} ms each", a::RUST_LIST_MS),
-                gb_seconds(lists, a::RUST_LIST_MS, plan.functions.memory_mb),
-                "GB-s",
-                gb_s,
-                Scaling::Fixed,
-            ),
-        ]
-    };
-    let listing_line = || {
-        line(
-            "DynamoDB reads",
-            format!("listing: Query of a keys-only index + BatchGetItem of {page}"),
-            lists * index_list_units,
-            "RCU",
-            p.dynamodb_read_unit,
-            Scaling::Fixed,
-        )
-    };
-    // A status written after each step and the move to COMPLETED, as the Standard design writes them.
-    let status_writes = per_step.transitions.len() as u32;
-
-    // ---------------------------------------------------------------- Step Functions Express
-    let express_ms = f64::from(steps) * (a::LAMBDA_INVOKE_OVERHEAD_MS + a::RUST_STEP_MS)
-        + f64::from(status_writes) * a::DYNAMODB_WRITE_MS;
-    let express_billed_ms = (express_ms / p.sfn_express_billing_ms).ceil().max(1.0) * p.sfn_express_billing_ms;
-    let express_memory_mb =
-        (a::EXPRESS_MEMORY_MB / p.sfn_express_memory_step_mb).ceil().max(1.0) * p.sfn_express_memory_step_mb;
-    let mut express_lines = front_door("StartExecution", a::START_EXECUTION_MS);
-    express_lines.extend([
-        line(
-            "Lambda requests",
-            format!("step functions: {steps} per order"),
-            n * f64::from(steps),
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!("step functions: {steps} × {} ms at their memory", a::RUST_STEP_MS),
-            step_gb_s,
-            "GB-s",
-            gb_s,
-            Scaling::Linear,
-        ),
-        line(
-            "Step Functions",
-            "Express: 1 execution per order".into(),
-            n,
-            "requests",
-            p.sfn_express_request,
-            Scaling::Linear,
-        ),
-        line(
-            "Step Functions",
-            format!(
-                "Express duration: {steps} Lambda tasks × ({} + {} ms) + {status_writes} UpdateItem tasks × {} ms = {express_ms:.0} ms, billed {express_billed_ms:.0} ms at {express_memory_mb:.0} MB",
-                a::LAMBDA_INVOKE_OVERHEAD_MS,
-                a::RUST_STEP_MS,
-                a::DYNAMODB_WRITE_MS
-            ),
-            n * express_billed_ms / 1000.0 * express_memory_mb / 1024.0,
-            "GB-s",
-            p.sfn_express_gb_second,
-            Scaling::Linear,
-        ),
-    ]);
-    express_lines.extend(dynamodb_lines(&sfn_usage, n, retention_months, "UpdateItem tasks, no transactions"));
-    express_lines.push(listing_line());
-    express_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
-    express_lines.push(line(
-        "CloudWatch Logs",
-        "ingestion: the same functions' logs; execution logging at level ERROR (none for executions that succeed)"
-            .into(),
-        sfn_log_bytes / 1e9,
-        "GB",
-        p.cloudwatch_logs_ingestion_gb,
-        Scaling::Linear,
-    ));
-    let mut express = design(
-        "step_functions_express",
-        "AWS Step Functions Express orchestrating the same Rust step Lambdas".into(),
-        express_lines,
-        n,
-        per_order(api_requests, 0, steps, sfn_transitions, &sfn_usage),
-    );
-    express.per_order.executions = 1;
-    express.per_order.execution_billed_ms = express_billed_ms;
-    let express_history_bytes = f64::from(sfn_transitions) * a::EXPRESS_LOG_BYTES_PER_STATE;
-    express.gives_up = vec![
-        "exactly-once execution: an asynchronous Express execution runs at least once, so a step and its UpdateItem task may run twice (each would need its own idempotency condition; Standard runs exactly once)".into(),
-        format!(
-            "the execution history: the service keeps none beyond what it sends to CloudWatch Logs; this estimate assumes logging level ERROR (nothing for executions that succeed); level ALL without execution data adds about {} B per order ({} per million orders)",
-            express_history_bytes,
-            render::usd(express_history_bytes / 1e9 * p.cloudwatch_logs_ingestion_gb * 1e6),
-        ),
-        "executions longer than 5 minutes: an order's steps, retries and backoff included, must end within 5 minutes".into(),
-    ];
-
-    // ---------------------------------------------------------------- Lambda durable functions
-    let durable_operations = a::DURABLE_OPERATIONS_PER_EXECUTION + steps;
-    let json_bytes = |o: &orchgen_runtime::order::Order| serde_json::to_vec(o).map_or(0, |v| v.len() as u64);
-    // What is checkpointed: the execution's input (the order as created), each step's result (the
-    // order as the step leaves it) and the execution's result (the completed order).
-    let checkpoint_bytes =
-        json_bytes(&per_step.created) + per_step.transitions.iter().map(|t| json_bytes(&t.order)).sum::<u64>();
-    let (durable_retention_days, retention_source) = match &plan.tables.orders.ttl {
-        Some(ttl) if f64::from(ttl.days) > a::DURABLE_RETENTION_MAX_DAYS => {
-            (a::DURABLE_RETENTION_MAX_DAYS, "the orders TTL capped to Lambda's maximum")
-        }
-        Some(ttl) => (f64::from(ttl.days), "the orders TTL"),
-        None => (a::DURABLE_RETENTION_DEFAULT_DAYS, "Lambda's default; the orders table has no TTL"),
-    };
-    let durable_retention_months = durable_retention_days / (a::SECONDS_PER_MONTH / 86_400.0);
-    let durable_ms = f64::from(steps) * (a::RUST_STEP_MS + a::DURABLE_CHECKPOINT_MS)
-        + f64::from(status_writes) * a::DYNAMODB_WRITE_MS;
-    let mut durable_lines = front_door("the asynchronous Invoke", a::START_EXECUTION_MS);
-    durable_lines.extend([
-        line(
-            "Lambda requests",
-            "durable function: 1 invocation per order (no waits, so no replays)".into(),
-            n,
-            "requests",
-            p.lambda_request,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda compute",
-            format!(
-                "durable function: {steps} steps × ({} + {} ms checkpoint) + {status_writes} order writes × {} ms = {durable_ms:.0} ms at {} MB",
-                a::RUST_STEP_MS,
-                a::DURABLE_CHECKPOINT_MS,
-                a::DYNAMODB_WRITE_MS,
-                plan.functions.memory_mb
-            ),
-            gb_seconds(n, durable_ms, plan.functions.memory_mb),
-            "GB-s",
-            gb_s,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda durable",
-            format!(
-                "durable operations: {durable_operations} per order (the execution + a step per attempt)"
-            ),
-            n * f64::from(durable_operations),
-            "operations",
-            p.durable_operation,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda durable",
-            format!("checkpoint data written: {checkpoint_bytes} B per order (the order as input, after each step, as result)"),
-            n * checkpoint_bytes as f64 / 1e9,
-            "GB",
-            p.durable_data_written_gb,
-            Scaling::Linear,
-        ),
-        line(
-            "Lambda durable",
-            format!("checkpoint data retained {durable_retention_days:.0} days ({retention_source})"),
-            n * checkpoint_bytes as f64 / 1e9 * durable_retention_months,
-            "GB-month",
-            p.durable_data_retained_gb_month,
-            Scaling::Linear,
-        ),
-    ]);
-    durable_lines.extend(dynamodb_lines(
-        &durable_usage,
-        n,
-        retention_months,
-        "the steps write the order: a write per status change, no transactions",
-    ));
-    durable_lines.push(listing_line());
-    durable_lines.push(line("SQS", "none".into(), 0.0, "requests", p.sqs_request, Scaling::Linear));
-    durable_lines.push(line(
-        "CloudWatch Logs",
-        "ingestion: the same functions' logs (the checkpoint log is priced above)".into(),
-        sfn_log_bytes / 1e9,
-        "GB",
-        p.cloudwatch_logs_ingestion_gb,
-        Scaling::Linear,
-    ));
-    let mut durable = design(
-        "durable_functions",
-        "AWS Lambda durable functions: one durable function running the same Rust steps, a checkpoint per step".into(),
-        durable_lines,
-        n,
-        per_order(api_requests, 0, 0, 0, &durable_usage),
-    );
-    durable.per_order.executions = 1;
-    durable.per_order.durable_operations = durable_operations;
-    durable.per_order.execution_billed_ms = durable_ms.max(1.0).ceil();
-    durable.per_order.checkpoint_bytes = checkpoint_bytes;
-    durable.gives_up = vec![
-        "one transaction per move: a step's effects (stock, charge, outbox) and the order's new status are separate writes; a step replayed from its last checkpoint relies on its own idempotency".into(),
-        "a function per step: the steps share the durable function's memory, timeout and role".into(),
-        format!(
-            "history beyond {} days: a closed execution's checkpoints are kept at most that long (this estimate: {durable_retention_days:.0} days)",
-            a::DURABLE_RETENTION_MAX_DAYS
-        ),
-    ];
-
+    let ctx = Context::new(plan, trace, per_step, orders_per_month, list_requests_per_month);
+    let orchgen = designs::orchgen::build(&ctx);
+    let seed = designs::seed::build(&ctx);
+    let sfn = designs::step_functions::build(&ctx);
+    let express = designs::express::build(&ctx);
+    let durable = designs::durable::build(&ctx);
     let ratio = |name, a: &Design, b: &Design, target: f64| {
         let value = if b.total_monthly_usd > 0.0 { a.total_monthly_usd / b.total_monthly_usd } else { f64::INFINITY };
         Ratio { name, value, target, met: value <= target }
@@ -997,6 +300,24 @@ pub fn estimate_from_trace(
         ratio("orchgen / step_functions_express", &orchgen, &express, TARGET_VS_STEP_FUNCTIONS_EXPRESS),
         ratio("orchgen / durable_functions", &orchgen, &durable, TARGET_VS_DURABLE_FUNCTIONS),
     ];
+    let notes = notes(&ctx, &orchgen);
+    Estimate {
+        pipeline: plan.name.clone(),
+        orders_per_month,
+        list_requests_per_month,
+        prices: PRICES,
+        designs: vec![orchgen, seed, sfn, express, durable],
+        ratios,
+        batch_fill: ctx.fill,
+        assumptions: a::all(),
+        notes,
+    }
+}
+
+/// The estimate's remarks: what the other kind of API would cost, how DynamoDB is sized, what is
+/// left out.
+fn notes(ctx: &Context, orchgen: &Design) -> Vec<String> {
+    let (p, plan, trace, api_invocations) = (&PRICES, ctx.plan, ctx.trace, ctx.api_invocations);
     let http_saving = api_invocations * (p.api_rest_request - p.api_http_request);
     let api_note = match plan.api.kind {
         ApiKind::Rest => format!(
@@ -1004,7 +325,7 @@ pub fn estimate_from_trace(
             api_invocations * p.api_http_request,
             api_invocations * p.api_rest_request,
             http_saving,
-            (orchgen.total_monthly_usd - http_saving) / n * 1e6,
+            (orchgen.total_monthly_usd - http_saving) / ctx.n * 1e6,
         ),
         ApiKind::Http => format!(
             "The plan declares an HTTP API ({}); the Step Functions design is given the same API, the seed's design keeps its REST API. A REST API would cost ${:.2} more a month.",
@@ -1012,7 +333,7 @@ pub fn estimate_from_trace(
             http_saving,
         ),
     };
-    let notes = vec![
+    vec![
         api_note,
         format!(
             "DynamoDB units per order are sized from the runtime's own calls for one representative order ({} versions, {} committed transitions, {} engine reads) by DynamoDB's documented rules; DynamoDB Local reports more for transactions, because its accounting does not follow those rules (BENCHMARKS.md; tests/tests/dynamodb_engine.rs prints its figures for a reference order).",
@@ -1021,18 +342,7 @@ pub fn estimate_from_trace(
             trace.engine_reads.len(),
         ),
         "Not included: fixed monthly costs of the same order for every design (dashboard $3, alarms $0.10 each, custom metrics $0.30 each), data transfer, the free tier, retries and failed orders.".into(),
-    ];
-    Estimate {
-        pipeline: plan.name.clone(),
-        orders_per_month,
-        list_requests_per_month,
-        prices: *p,
-        designs: vec![orchgen, seed, sfn, express, durable],
-        ratios,
-        batch_fill: fill,
-        assumptions: a::all(),
-        notes,
-    }
+    ]
 }
 
 /// The DynamoDB lines of one design.
@@ -1101,6 +411,7 @@ pub fn state_transitions(plan: &Plan, trace: &Trace) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cost::dynamo::{Access, Consistency};
 
     fn reference_plan() -> Plan {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../pipelines/orders.yaml");
