@@ -26,7 +26,9 @@ pub(in crate::cost) fn build(ctx: &Context) -> Design {
         },
     );
     let operations = a::DURABLE_OPERATIONS_PER_EXECUTION + steps;
-    let json_bytes = |o: &Order| serde_json::to_vec(o).map_or(0, |v| v.len() as u64);
+    // Sized as the representative order (fixed ids, times and durations): the same every run.
+    let json_bytes =
+        |o: &Order| serde_json::to_vec(&crate::cost::dynamo::representative(o)).map_or(0, |v| v.len() as u64);
     // What is checkpointed: the execution's input (the order as created), each step's result (the
     // order as the step leaves it) and the execution's result (the completed order).
     let checkpoint_bytes =
