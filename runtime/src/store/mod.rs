@@ -268,6 +268,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Notifications recorded for an order (all orders when `None`), oldest first.
     async fn outbox(&self, order_id: Option<&str>) -> Result<Vec<Notification>, StoreError>;
+
+    /// Notified after each order this store created or moved (a hint for a change-feed reader in
+    /// the same process, such as the DynamoDB Streams consumer of `orchgen dev`, to read now rather
+    /// than at its next poll); `None` (the default) when the store gives no such hint.
+    fn write_notifier(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// What a change record says happened to an order.

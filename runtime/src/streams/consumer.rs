@@ -21,7 +21,17 @@
 //!   JSON-lines dead-letter file ([`DeadLetter`], the shape of the SQS message of a real mapping: see
 //!   [`crate::dead_letter`]), and the shard goes on. Records older than `max_record_age` are not
 //!   delivered but dead-lettered.
-//!   Records of one shard are delivered one batch at a time (a parallelisation factor of 1).
+//!   Records of one shard are delivered one batch at a time (a parallelisation factor of 1), and
+//!   at most `orders_at_once` orders of a batch are processed at the same time
+//!   ([`LOCAL_ORDERS_AT_ONCE`]: fewer than the Lambda handler's
+//!   [`ORDERS_AT_ONCE`](super::lambda::ORDERS_AT_ONCE), so that on one DynamoDB Local the engine
+//!   leaves the API its share of the endpoint instead of queueing dozens of requests ahead of
+//!   each POST).
+//! - **Wake-up**: with a notifier ([`StreamConsumer::wake_on`]; [`StreamConsumer::new`] takes the
+//!   engine's store's [`Store::write_notifier`](crate::store::Store::write_notifier)), an idle
+//!   shard is read again as soon as this process wrote an order, instead of at its next poll: the
+//!   order API and the consumer of `orchgen dev` share the process. The polling stays as it is for
+//!   every other writer.
 //! - **Stop**: [`StreamConsumerHandle::stop`] lets the batches in flight finish, saves the
 //!   checkpoints and returns.
 //!
@@ -43,7 +53,7 @@ use aws_sdk_dynamodbstreams::types::{Shard, ShardIteratorType};
 use chrono::Utc;
 use futures::FutureExt;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use crate::dead_letter::{self, BatchInfo, DeadLetter, RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED};
@@ -53,7 +63,7 @@ use crate::store::compare_sequence;
 
 use super::checkpoint::{CheckpointDir, ShardCheckpoint};
 use super::event::record_order_id;
-use super::lambda::{BatchReport, process_event};
+use super::lambda::{BatchReport, process_event, process_event_with};
 use super::records::event_record;
 
 /// The most records one GetRecords call returns.
@@ -90,11 +100,19 @@ pub struct StreamConsumerConfig {
     pub retry_max: Duration,
     /// How often the shard list is refreshed.
     pub shard_refresh_interval: Duration,
+    /// Orders of one batch processed at the same time, at least 1.
+    pub orders_at_once: usize,
 }
 
 /// How often an idle shard is read: a Lambda event source mapping polls each shard of a DynamoDB
 /// stream four times a second, and so does the consumer (never slower).
 pub const LAMBDA_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Orders of one batch the consumer processes at the same time. A DynamoDB Local serves one
+/// request after the other on the machine's CPUs: with 64 orders at once (the Lambda handler's
+/// [`ORDERS_AT_ONCE`](super::lambda::ORDERS_AT_ONCE)) a POST waited behind up to 128 of the
+/// engine's requests; 4 keep it busy without that queue (see BENCHMARKS.md, "DynamoDB path").
+pub const LOCAL_ORDERS_AT_ONCE: usize = 4;
 
 impl StreamConsumerConfig {
     /// The settings of a Lambda event source mapping with the plan's `stream` section, reading the
@@ -117,6 +135,7 @@ impl StreamConsumerConfig {
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
             shard_refresh_interval: Duration::from_secs(5),
+            orders_at_once: LOCAL_ORDERS_AT_ONCE,
         }
     }
 
@@ -146,6 +165,20 @@ pub struct EngineHandler(pub Arc<Engine>);
 impl BatchHandler for EngineHandler {
     async fn handle(&self, event: Event) -> BatchReport {
         process_event(&self.0, &event).await
+    }
+}
+
+/// [`EngineHandler`] with at most `orders_at_once` orders of a batch at the same time.
+#[derive(Debug, Clone)]
+struct BoundedEngineHandler {
+    engine: Arc<Engine>,
+    orders_at_once: usize,
+}
+
+#[async_trait]
+impl BatchHandler for BoundedEngineHandler {
+    async fn handle(&self, event: Event) -> BatchReport {
+        process_event_with(&self.engine, &event, self.orders_at_once).await
     }
 }
 
@@ -201,6 +234,7 @@ pub struct StreamConsumer {
     client: Client,
     handler: Arc<dyn BatchHandler>,
     config: StreamConsumerConfig,
+    wake: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for StreamConsumer {
@@ -232,15 +266,30 @@ impl StreamConsumerHandle {
 }
 
 impl StreamConsumer {
-    /// A consumer delivering to `engine`'s Lambda handler, with a DynamoDB Streams client built from
-    /// `sdk_config` (see [`crate::aws::sdk_config`]).
+    /// A consumer delivering to `engine`'s Lambda handler (`config.orders_at_once` orders at a
+    /// time), with a DynamoDB Streams client built from `sdk_config` (see
+    /// [`crate::aws::sdk_config`]), woken by the writes of the engine's store when it tells of them
+    /// ([`Store::write_notifier`](crate::store::Store::write_notifier)).
     pub fn new(engine: Arc<Engine>, sdk_config: &aws_config::SdkConfig, config: StreamConsumerConfig) -> Self {
-        StreamConsumer::with_handler(Arc::new(EngineHandler(engine)), Client::new(sdk_config), config)
+        let wake = engine.store().write_notifier();
+        let handler = BoundedEngineHandler { engine, orders_at_once: config.orders_at_once.max(1) };
+        let consumer = StreamConsumer::with_handler(Arc::new(handler), Client::new(sdk_config), config);
+        match wake {
+            Some(notify) => consumer.wake_on(notify),
+            None => consumer,
+        }
     }
 
     /// A consumer delivering to any handler, with the given client.
     pub fn with_handler(handler: Arc<dyn BatchHandler>, client: Client, config: StreamConsumerConfig) -> Self {
-        StreamConsumer { client, handler, config }
+        StreamConsumer { client, handler, config, wake: None }
+    }
+
+    /// Reads an idle shard again as soon as `notify` is notified (a write of this process), not
+    /// only every `poll_interval`.
+    pub fn wake_on(mut self, notify: Arc<Notify>) -> Self {
+        self.wake = Some(notify);
+        self
     }
 
     /// Runs the consumer in a new task. Dropping the handle stops it too (gracefully, unawaited).
@@ -256,6 +305,7 @@ impl StreamConsumer {
         let shared = Arc::new(Shared {
             client: self.client,
             handler: self.handler,
+            wake: self.wake,
             checkpoints: CheckpointDir::new(&self.config.checkpoint_dir),
             config: self.config,
             stats,
@@ -362,6 +412,7 @@ fn stopped(shutdown: &watch::Receiver<bool>) -> bool {
 struct Shared {
     client: Client,
     handler: Arc<dyn BatchHandler>,
+    wake: Option<Arc<Notify>>,
     checkpoints: CheckpointDir,
     config: StreamConsumerConfig,
     stats: Arc<ConsumerStats>,
@@ -453,6 +504,9 @@ struct ShardWorker {
     /// Size of the next batch, reduced by bisection.
     limit: usize,
     idle_polls: u32,
+    /// The wait the last step asked for is a poll for new records (a write notification may cut
+    /// it short), not a delay before a retry.
+    polling: bool,
     api_failures: u32,
     /// When the oldest pending record was read (for the batching window).
     gathering_since: Option<tokio::time::Instant>,
@@ -474,6 +528,7 @@ impl ShardWorker {
             attempts: 0,
             limit,
             idle_polls: 0,
+            polling: false,
             api_failures: 0,
             gathering_since: None,
         }
@@ -502,9 +557,17 @@ impl ShardWorker {
                 break true;
             }
             if let Some(wait) = wait {
+                let wake = self.shared.wake.clone().filter(|_| self.polling);
+                let woken = async {
+                    match &wake {
+                        Some(notify) => notify.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => {}
+                    () = woken => {}
                 }
             }
         };
@@ -522,6 +585,7 @@ impl ShardWorker {
         let config = &shared.config;
         let batch_size = config.batch_size.max(1);
         let mut idle = false;
+        self.polling = false;
         if self.pending.len() < batch_size && !self.ended {
             match self.read(batch_size - self.pending.len()).await {
                 Ok(0) => {
@@ -558,6 +622,7 @@ impl ShardWorker {
                 return None;
             }
             self.idle_polls += 1;
+            self.polling = true;
             return Some(config.idle_delay(self.idle_polls));
         }
         // Batching window: wait for more records while the batch is not full.
@@ -568,6 +633,7 @@ impl ShardWorker {
             && since.elapsed() < config.batching_window
         {
             let left = config.batching_window.saturating_sub(since.elapsed());
+            self.polling = true;
             return Some(if idle { left.min(config.idle_delay(1)) } else { Duration::ZERO });
         }
         self.discard_expired();

@@ -30,8 +30,8 @@ use crate::engine::Engine;
 
 use super::event::{Decoded, decode_record, record_order_id};
 
-/// Orders processed at once within one batch.
-const ORDERS_AT_ONCE: usize = 64;
+/// Orders of one batch processed at once by the Lambda handler ([`process_event`]).
+pub const ORDERS_AT_ONCE: usize = 64;
 
 /// A record the handler could not process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +83,14 @@ pub async fn handle_event(engine: &Engine, event: Event) -> DynamoDbEventRespons
 }
 
 /// Processes every record of `event` and reports each failure with its reason (what
-/// [`handle_event`] does, with the details the local consumer writes to its dead-letter file).
+/// [`handle_event`] does, with the details the local consumer writes to its dead-letter file),
+/// [`ORDERS_AT_ONCE`] orders at a time.
 pub async fn process_event(engine: &Engine, event: &Event) -> BatchReport {
+    process_event_with(engine, event, ORDERS_AT_ONCE).await
+}
+
+/// [`process_event`] with at most `orders_at_once` orders (at least 1) processed at the same time.
+pub async fn process_event_with(engine: &Engine, event: &Event, orders_at_once: usize) -> BatchReport {
     // Records grouped by order, in batch order; a record of no known order is a group of its own.
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut group_of: HashMap<String, usize> = HashMap::new();
@@ -103,7 +109,7 @@ pub async fn process_event(engine: &Engine, event: &Event) -> BatchReport {
     let records = &event.records;
     let outcomes: Vec<Vec<(usize, Outcome)>> =
         stream::iter(groups.into_iter().map(|group| process_group(engine, records, group)))
-            .buffer_unordered(ORDERS_AT_ONCE)
+            .buffer_unordered(orders_at_once.max(1))
             .collect()
             .await;
     let mut outcomes: Vec<(usize, Outcome)> = outcomes.into_iter().flatten().collect();

@@ -21,9 +21,10 @@ pub mod records;
 pub use checkpoint::{CheckpointDir, ShardCheckpoint};
 #[cfg(feature = "local")]
 pub use consumer::{
-    BatchHandler, ConsumerStatsSnapshot, EngineHandler, StreamConsumer, StreamConsumerConfig, StreamConsumerHandle,
+    BatchHandler, ConsumerStatsSnapshot, EngineHandler, LOCAL_ORDERS_AT_ONCE, StreamConsumer, StreamConsumerConfig,
+    StreamConsumerHandle,
 };
 pub use event::{decode_record, image_from_order, order_from_image};
-pub use lambda::{BatchReport, RecordFailure, handle_event, process_event};
+pub use lambda::{BatchReport, ORDERS_AT_ONCE, RecordFailure, handle_event, process_event, process_event_with};
 #[cfg(feature = "dynamodb-streams")]
 pub use records::event_record;

@@ -605,3 +605,80 @@ async fn an_expired_iterator_is_replaced_after_the_checkpoint_without_loss_or_re
     assert!(seen.windows(2).all(|w| compare_sequence(&w[0].sequence_number, &w[1].sequence_number).is_lt()));
     drop(local);
 }
+
+/// [`Mirrored`] that tells of its writes, as `DynamoStore` does (`Store::write_notifier`).
+struct Notifying {
+    mirrored: Mirrored,
+    written: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Store for Notifying {
+    async fn create_order(&self, order: &Order, key: Option<&IdempotencyKey>) -> Result<Created, StoreError> {
+        let created = self.mirrored.create_order(order, key).await?;
+        self.written.notify_one();
+        Ok(created)
+    }
+    async fn get_order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
+        self.mirrored.get_order(order_id).await
+    }
+    async fn list_orders(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.mirrored.list_orders(query).await
+    }
+    async fn commit(&self, transition: &Transition) -> Result<(), CommitError> {
+        self.mirrored.commit(transition).await?;
+        self.written.notify_one();
+        Ok(())
+    }
+    async fn seed_inventory(&self, stock: &BTreeMap<String, u64>) -> Result<usize, StoreError> {
+        self.mirrored.seed_inventory(stock).await
+    }
+    async fn inventory(&self) -> Result<BTreeMap<String, Stock>, StoreError> {
+        self.mirrored.inventory().await
+    }
+    async fn ledger_entry(&self, order_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        self.mirrored.ledger_entry(order_id).await
+    }
+    async fn ledger_count(&self) -> Result<u64, StoreError> {
+        self.mirrored.ledger_count().await
+    }
+    async fn outbox(&self, order_id: Option<&str>) -> Result<Vec<Notification>, StoreError> {
+        self.mirrored.outbox(order_id).await
+    }
+    fn write_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.written.clone())
+    }
+}
+
+/// An idle shard is polled every 30 s here, yet an order written through the engine's store is
+/// processed at once: `StreamConsumer::new` wakes on the store's write notifications.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_of_this_process_wakes_an_idle_shard_before_its_next_poll() {
+    let Some(local) = start_dynamodb_local() else { return };
+    let sdk = sdk_config(&AwsOptions::local_endpoint(local.endpoint(), "us-east-1")).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = "shop-orders";
+    create_orders_table(&dynamodb, table).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let plan = plan();
+    let memory = Arc::new(MemoryStore::new());
+    let mirrored = Mirrored { inner: memory.clone(), client: dynamodb.clone(), table: table.to_owned() };
+    let store = Arc::new(Notifying { mirrored, written: Arc::new(tokio::sync::Notify::new()) });
+    let engine = Arc::new(Engine::new(Arc::new(plan.clone()), store.clone()));
+    engine.seed_local_inventory().await.expect("seed");
+    let mut config = consumer_config(&plan, table, dir.path());
+    config.poll_interval = Duration::from_secs(30);
+    config.max_poll_interval = Duration::from_secs(30);
+    let consumer = StreamConsumer::new(engine.clone(), &sdk, config).spawn();
+    // Let the shard worker find the stream empty and start its 30 s wait.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let order = new_order(1);
+    let started = Instant::now();
+    store.create_order(&order, None).await.expect("create");
+    let ids = [order.order_id.clone()];
+    wait_until("the order completed", Duration::from_secs(20), async || all_completed(&memory, &ids).await).await;
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    consumer.stop().await.expect("the consumer stops");
+}

@@ -56,6 +56,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, Select, TransactWriteItem, Update,
 };
+use tokio::sync::Notify;
 
 pub use capacity::{Capacity, CapacitySnapshot};
 pub use client::{client_for_endpoint, client_from_env};
@@ -88,6 +89,8 @@ pub struct DynamoStore {
     names: OrderAttributes,
     capacity: Arc<Capacity>,
     last_seq: AtomicU64,
+    /// Notified after every order created or moved ([`Store::write_notifier`]).
+    written: Arc<Notify>,
 }
 
 /// Why a transaction did not commit.
@@ -135,6 +138,20 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + rand::random::<u64>() % base)
 }
 
+/// Waits before the next attempt of a write another writer got in the way of (`TransactionConflict`,
+/// or a condition that held again when diagnosed), logging it at debug level.
+async fn retry_after_conflict(op: &str, order_id: &str, attempt: u32) {
+    let wait = backoff(attempt);
+    tracing::debug!(
+        op,
+        order_id,
+        attempt = attempt + 1,
+        wait_ms = wait.as_millis() as u64,
+        "write cancelled by a concurrent writer; retrying"
+    );
+    tokio::time::sleep(wait).await;
+}
+
 fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -148,6 +165,7 @@ impl DynamoStore {
             tables: tables.clone(),
             capacity: Arc::new(Capacity::default()),
             last_seq: AtomicU64::new(0),
+            written: Arc::new(Notify::new()),
         }
     }
 
@@ -422,7 +440,9 @@ impl DynamoStore {
                         expected: transition.expected_version,
                     });
                 }
-                Some(e) if e.is_transaction_conflict_exception() => tokio::time::sleep(backoff(attempt)).await,
+                Some(e) if e.is_transaction_conflict_exception() => {
+                    retry_after_conflict("PutItem", &order.order_id, attempt).await;
+                }
                 _ => return Err(store_error("PutItem", &error).into()),
             }
         }
@@ -624,7 +644,7 @@ impl DynamoStore {
             } else if code(1) == Some(CONDITIONAL_CHECK_FAILED) {
                 return Err(StoreError::Invalid(format!("order {} already exists", order.order_id)));
             } else if codes.iter().any(|c| c == TRANSACTION_CONFLICT) {
-                tokio::time::sleep(backoff(attempt)).await;
+                retry_after_conflict("TransactWriteItems", &order.order_id, attempt).await;
             } else {
                 return Err(StoreError::Unavailable(format!(
                     "creating order {} was cancelled: {codes:?}",
@@ -672,6 +692,60 @@ impl DynamoStore {
         }
     }
 
+    /// [`Store::commit`]: see the module docs.
+    async fn commit_transition(&self, transition: &Transition) -> Result<(), CommitError> {
+        let order = &transition.order;
+        if order.version != transition.expected_version.wrapping_add(1) {
+            return Err(StoreError::Invalid(format!(
+                "the new version of order {} must be {}, not {}",
+                order.order_id,
+                transition.expected_version.wrapping_add(1),
+                order.version
+            ))
+            .into());
+        }
+        let Some(merged) = effects::merge(&transition.effects) else {
+            // The effects can never all succeed: report why without writing.
+            return Err(self.diagnose(transition).await?.unwrap_or_else(|| {
+                CommitError::Store(StoreError::Invalid("the transition's effects contradict each other".into()))
+            }));
+        };
+        if merged.is_empty() {
+            return self.put_transition(transition).await;
+        }
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let items = self.transition_items(transition, &merged)?;
+            let codes = match self.transact("TransactWriteItems", items).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Store(e)) => return Err(e.into()),
+                Err(TxError::Cancelled(codes)) => codes,
+            };
+            if codes.first().map(String::as_str) == Some(CONDITIONAL_CHECK_FAILED) {
+                return Err(CommitError::Conflict {
+                    order_id: order.order_id.clone(),
+                    expected: transition.expected_version,
+                });
+            }
+            if codes.iter().any(|c| c == CONDITIONAL_CHECK_FAILED) {
+                if let Some(error) = self.diagnose(transition).await? {
+                    return Err(error);
+                }
+            } else if !codes.iter().any(|c| c == TRANSACTION_CONFLICT) {
+                return Err(StoreError::Unavailable(format!(
+                    "the transition of order {} was cancelled: {codes:?}",
+                    order.order_id
+                ))
+                .into());
+            }
+            retry_after_conflict("TransactWriteItems", &order.order_id, attempt).await;
+        }
+        Err(StoreError::Unavailable(format!(
+            "the transition of order {} still conflicts after {CONFLICT_ATTEMPTS} attempts",
+            order.order_id
+        ))
+        .into())
+    }
+
     async fn ledger_item(&self, order_id: &str) -> Result<Option<Item>, StoreError> {
         let ledger = &self.tables.ledger;
         self.get_item(&ledger.name, Self::key_of(&ledger.key, order_id)).await
@@ -692,10 +766,14 @@ impl Store for DynamoStore {
                 order.version, order.status
             )));
         }
-        match key {
+        let created = match key {
             Some(key) => self.create_with_key(order, key).await,
             None => self.create_without_key(order).await,
+        };
+        if matches!(created, Ok(Created::New)) {
+            self.written.notify_one();
         }
+        created
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>, StoreError> {
@@ -748,56 +826,15 @@ impl Store for DynamoStore {
     }
 
     async fn commit(&self, transition: &Transition) -> Result<(), CommitError> {
-        let order = &transition.order;
-        if order.version != transition.expected_version.wrapping_add(1) {
-            return Err(StoreError::Invalid(format!(
-                "the new version of order {} must be {}, not {}",
-                order.order_id,
-                transition.expected_version.wrapping_add(1),
-                order.version
-            ))
-            .into());
+        let committed = self.commit_transition(transition).await;
+        if committed.is_ok() {
+            self.written.notify_one();
         }
-        let Some(merged) = effects::merge(&transition.effects) else {
-            // The effects can never all succeed: report why without writing.
-            return Err(self.diagnose(transition).await?.unwrap_or_else(|| {
-                CommitError::Store(StoreError::Invalid("the transition's effects contradict each other".into()))
-            }));
-        };
-        if merged.is_empty() {
-            return self.put_transition(transition).await;
-        }
-        for attempt in 0..CONFLICT_ATTEMPTS {
-            let items = self.transition_items(transition, &merged)?;
-            let codes = match self.transact("TransactWriteItems", items).await {
-                Ok(()) => return Ok(()),
-                Err(TxError::Store(e)) => return Err(e.into()),
-                Err(TxError::Cancelled(codes)) => codes,
-            };
-            if codes.first().map(String::as_str) == Some(CONDITIONAL_CHECK_FAILED) {
-                return Err(CommitError::Conflict {
-                    order_id: order.order_id.clone(),
-                    expected: transition.expected_version,
-                });
-            }
-            if codes.iter().any(|c| c == CONDITIONAL_CHECK_FAILED) {
-                if let Some(error) = self.diagnose(transition).await? {
-                    return Err(error);
-                }
-            } else if !codes.iter().any(|c| c == TRANSACTION_CONFLICT) {
-                return Err(StoreError::Unavailable(format!(
-                    "the transition of order {} was cancelled: {codes:?}",
-                    order.order_id
-                ))
-                .into());
-            }
-            tokio::time::sleep(backoff(attempt)).await;
-        }
-        Err(StoreError::Unavailable(format!(
-            "the transition of order {} still conflicts after {CONFLICT_ATTEMPTS} attempts",
-            order.order_id
-        ))
-        .into())
+        committed
+    }
+
+    fn write_notifier(&self) -> Option<Arc<Notify>> {
+        Some(self.written.clone())
     }
 
     async fn seed_inventory(&self, stock: &BTreeMap<String, u64>) -> Result<usize, StoreError> {
