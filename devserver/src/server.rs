@@ -55,7 +55,24 @@ pub fn router(state: Arc<DevState>) -> Router {
 async fn proxy(State(state): State<Arc<DevState>>, request: Request) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     match gateway::to_proxy_request(state.api.plan(), request, peer).await {
-        Ok(event) => gateway::to_http_response(state.api.handle(event).await),
+        Ok(event) => {
+            let request_id = event.request_context.request_id.clone().unwrap_or_default();
+            // In a task of its own: a client that hangs up does not cancel the request half-way, so
+            // an order the store committed is also logged and counted (as on Lambda, where an
+            // invocation runs to its end).
+            let handled = tokio::spawn(async move { state.api.handle(event).await }).await;
+            match handled {
+                Ok(response) => gateway::to_http_response(response),
+                Err(e) => gateway::error_response(
+                    &ApiError::new(
+                        500,
+                        orchgen_runtime::api::error::code::INTERNAL_ERROR,
+                        format!("the request failed: {e}"),
+                    ),
+                    &request_id,
+                ),
+            }
+        }
         Err(response) => response,
     }
 }

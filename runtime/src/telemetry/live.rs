@@ -22,7 +22,7 @@
 //!
 //! Feature `local` (`orchgen dev`'s dashboard).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -222,9 +222,17 @@ struct Inner {
     index: HashMap<String, usize>,
     /// Orders seen and not terminal → the node they are at (`None`: past the last step).
     positions: HashMap<String, Option<usize>>,
+    /// Orders that a move made terminal before their creation was reported (the API reports it
+    /// after the commit, and the processor, woken by that commit, may finish the order first): the
+    /// creation must not place them again. The most recent [`EARLY_FINISHES`] are kept.
+    finished_early: HashSet<String>,
+    finished_early_order: VecDeque<String>,
     buckets: VecDeque<ThroughputBucket>,
     failures: VecDeque<FailureRecord>,
 }
+
+/// Orders remembered as finished before their creation was reported (the race lasts microseconds).
+const EARLY_FINISHES: usize = 4_096;
 
 impl Inner {
     fn node(&mut self, name: &str, kind: NodeKind) -> usize {
@@ -251,6 +259,16 @@ impl Inner {
                 self.buckets.push_back(bucket);
             }
         }
+    }
+
+    fn finished_early(&mut self, order_id: &str) {
+        if self.finished_early_order.len() == EARLY_FINISHES
+            && let Some(oldest) = self.finished_early_order.pop_front()
+        {
+            self.finished_early.remove(&oldest);
+        }
+        self.finished_early.insert(order_id.to_owned());
+        self.finished_early_order.push_back(order_id.to_owned());
     }
 
     /// Moves `order_id` to `to` (or out, when `None` and `remove`).
@@ -317,6 +335,10 @@ impl LiveStats {
         self.created.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.lock();
         inner.count(now, |b| b.created += 1);
+        // A move reported first already placed the order (or saw it finish): it stays where it is.
+        if inner.positions.contains_key(&order.order_id) || inner.finished_early.remove(&order.order_id) {
+            return;
+        }
         let at = self.position(&mut inner, order);
         inner.place(&order.order_id, at);
     }
@@ -343,6 +365,10 @@ impl LiveStats {
             node.window.push_back(attempt.duration_ms);
         }
         let at = self.position(&mut inner, after);
+        if at.is_none() && t.before.version == 1 && !inner.positions.contains_key(&after.order_id) {
+            // Finished by its first move before the API reported its creation.
+            inner.finished_early(&after.order_id);
+        }
         inner.place(&after.order_id, at);
         if t.became_terminal() {
             inner.count(now, |b| b.finished += 1);
@@ -568,6 +594,31 @@ mod tests {
         let last = s.throughput.buckets.last().expect("buckets");
         assert_eq!((last.start, last.created, last.finished), (1_000, 1, 1));
         assert!(s.failures.is_empty());
+    }
+
+    #[test]
+    fn moves_reported_before_the_creation_leave_nothing_in_flight() {
+        // The API reports a creation after its commit; the processor, woken by that commit, may
+        // report the order's moves first.
+        let plan = plan();
+        let first = plan.steps[0].name.clone();
+        let live = LiveStats::new(&plan);
+        let fast = order("fast");
+        let done = moved(&fast, status::COMPLETED, plan.steps.len(), vec![attempt(&first, 1, Outcome::Succeeded, 1)]);
+        live.transition_at(&Transition { before: &fast, after: &done }, 1_000);
+        live.created_at(&fast, 1_000);
+        let slow = order("slow");
+        let moved_once = moved(&slow, &plan.steps[0].status, 1, vec![attempt(&first, 1, Outcome::Succeeded, 1)]);
+        live.transition_at(&Transition { before: &slow, after: &moved_once }, 1_000);
+        live.created_at(&slow, 1_000);
+        let s = live.snapshot_at(1_000);
+        assert_eq!((s.orders.created, s.orders.completed), (2, 1));
+        assert_eq!(s.orders.in_flight, 1, "only `slow`, at its second step");
+        assert_eq!(node(&s, &first).in_flight, 0);
+        assert_eq!(node(&s, &plan.steps[1].name).in_flight, 1);
+        // `fast` is gone for good: a later creation report of another order is placed as usual.
+        live.created_at(&order("next"), 1_001);
+        assert_eq!(live.snapshot_at(1_001).orders.in_flight, 2);
     }
 
     #[test]
