@@ -16,7 +16,7 @@
 //! share the same cores, so the figures are a lower bound of what the server does alone.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
+use orchgen_tests::load::release_binary;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -40,16 +41,6 @@ fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(orchgen_tests::workspace_root());
     command
-}
-
-/// Builds the release binary and returns its path.
-fn release_binary() -> PathBuf {
-    let status = cargo().args(["build", "--release", "-q", "-p", "orchgen", "--bin", "orchgen"]).status();
-    assert!(status.is_ok_and(|s| s.success()), "cargo build --release -p orchgen failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| orchgen_tests::workspace_root().join("target"));
-    target.join("release/orchgen")
 }
 
 struct Server {

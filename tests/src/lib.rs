@@ -16,6 +16,7 @@ pub mod dev_server;
 pub mod dynamodb_local;
 pub mod fixtures;
 pub mod lambda_local;
+pub mod load;
 pub mod moto;
 
 /// The workspace root.
