@@ -289,16 +289,8 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, transition: &Transition) -> Result<(), CommitError> {
+        transition.check_version()?;
         let order = &transition.order;
-        if order.version != transition.expected_version.wrapping_add(1) {
-            return Err(StoreError::Invalid(format!(
-                "the new version of order {} must be {}, not {}",
-                order.order_id,
-                transition.expected_version.wrapping_add(1),
-                order.version
-            ))
-            .into());
-        }
         let mut state = self.lock();
         let current = state.orders.get(&order.order_id).map(|o| o.version);
         if current != Some(transition.expected_version) {

@@ -194,6 +194,21 @@ pub struct Transition {
     pub effects: Vec<Effect>,
 }
 
+impl Transition {
+    /// Refuses a transition whose order's version is not `expected_version + 1` (every backend checks
+    /// it before writing anything).
+    pub fn check_version(&self) -> Result<(), StoreError> {
+        let order = &self.order;
+        if self.expected_version.checked_add(1) == Some(order.version) {
+            return Ok(());
+        }
+        Err(StoreError::Invalid(format!(
+            "order {} at version {} cannot follow version {}",
+            order.order_id, order.version, self.expected_version
+        )))
+    }
+}
+
 /// An `Idempotency-Key` of `POST /orders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
@@ -270,8 +285,9 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox(&self, order_id: Option<&str>) -> Result<Vec<Notification>, StoreError>;
 
     /// Notified after each order this store created or moved (a hint for a change-feed reader in
-    /// the same process, such as the DynamoDB Streams consumer of `orchgen dev`, to read now rather
-    /// than at its next poll); `None` (the default) when the store gives no such hint.
+    /// the same process — the SQLite processor or the DynamoDB Streams consumer of `orchgen dev` —
+    /// to read now rather than at its next poll); `None` (the default) when the store gives no such
+    /// hint.
     fn write_notifier(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }

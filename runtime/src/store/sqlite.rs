@@ -781,13 +781,8 @@ struct Prepared {
 }
 
 fn prepare(transition: &Transition) -> Result<Prepared, StoreError> {
+    transition.check_version()?;
     let order = &transition.order;
-    if transition.expected_version.checked_add(1) != Some(order.version) {
-        return Err(StoreError::Invalid(format!(
-            "order {} at version {} cannot follow version {}",
-            order.order_id, order.version, transition.expected_version
-        )));
-    }
     let version = to_i64("version", order.version)?;
     // Reject what cannot be stored before anything is queued.
     for effect in &transition.effects {
@@ -1067,6 +1062,11 @@ fn changes_after(conn: &Connection, after: i64, limit: i64) -> Result<Vec<Change
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// The writer's commit notifier ([`SqliteStore::change_notifier`]).
+    fn write_notifier(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.change_notifier())
+    }
+
     async fn create_order(&self, order: &Order, key: Option<&IdempotencyKey>) -> Result<Created, StoreError> {
         let new = NewOrder {
             order_id: order.order_id.clone(),

@@ -694,16 +694,8 @@ impl DynamoStore {
 
     /// [`Store::commit`]: see the module docs.
     async fn commit_transition(&self, transition: &Transition) -> Result<(), CommitError> {
+        transition.check_version()?;
         let order = &transition.order;
-        if order.version != transition.expected_version.wrapping_add(1) {
-            return Err(StoreError::Invalid(format!(
-                "the new version of order {} must be {}, not {}",
-                order.order_id,
-                transition.expected_version.wrapping_add(1),
-                order.version
-            ))
-            .into());
-        }
         let Some(merged) = effects::merge(&transition.effects) else {
             // The effects can never all succeed: report why without writing.
             return Err(self.diagnose(transition).await?.unwrap_or_else(|| {
