@@ -104,26 +104,55 @@ pub struct DestroyArgs {
     pub yes: bool,
 }
 
-/// `orchgen redrive`.
+/// `orchgen redrive`: a deployed stage's dead-letter queue (`--stage`), or `orchgen dev`'s
+/// dead-letter file (`--local`). The AWS settings are [`AwsArgs`]' with the stage optional.
 #[derive(Debug, Clone, Args)]
 pub struct RedriveArgs {
     /// The pipeline file.
     #[arg(default_value = DEFAULT_PIPELINE)]
     pub file: PathBuf,
-    /// Stage, region, profile, endpoint, format.
-    #[command(flatten)]
-    pub aws: AwsArgs,
+    /// The stage: prefixes every resource name (a lowercase letter, then up to 9 lowercase letters or
+    /// digits). `prod` and `production` are production stages (termination protection).
+    #[arg(long, value_name = "NAME", required_unless_present = "local")]
+    pub stage: Option<String>,
+    /// AWS region (default: AWS_REGION, else the profile's region).
+    #[arg(long, value_name = "R", conflicts_with = "local")]
+    pub region: Option<String>,
+    /// Named profile of the shared AWS config files (default: AWS_PROFILE, else `default`).
+    #[arg(long, value_name = "P", conflicts_with = "local")]
+    pub profile: Option<String>,
+    /// One endpoint for every AWS service (default: AWS_ENDPOINT_URL), e.g. a moto server.
+    #[arg(long, value_name = "URL", conflicts_with = "local")]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Where the steps run: `lambda` invokes the stage's deployed step functions (as the stream
     /// processor does); `local` runs the built-in handlers in this process.
-    #[arg(long, value_enum, default_value_t = StepsArg::Lambda)]
+    #[arg(long, value_enum, default_value_t = StepsArg::Lambda, conflicts_with = "local")]
     pub steps: StepsArg,
     /// When a batch's records are past the stream's 24 h retention, re-drive every open order from
     /// its current state instead of keeping the message.
     #[arg(long)]
     pub from_current_state: bool,
-    /// Handle at most this many messages.
+    /// Handle at most this many messages (dead letters with --local).
     #[arg(long, default_value_t = 1000)]
     pub max_messages: usize,
+    /// Re-drive `orchgen dev`'s dead letters (`<data dir>/dead-letters.jsonl`) instead of a stage's
+    /// queue: each letter's orders move on from their current state in the store `orchgen dev`
+    /// uses, with its step handlers (custom steps in its dev host), and handled letters leave the
+    /// file. The orders' next steps run in `orchgen dev`.
+    #[arg(long, conflicts_with = "stage")]
+    pub local: bool,
+    /// The data directory `orchgen dev` uses (default `.orchgen/<pipeline name>`), with --local.
+    #[arg(long, conflicts_with = "stage")]
+    pub data_dir: Option<PathBuf>,
+    /// The DynamoDB-compatible endpoint `orchgen dev` runs on (its --dynamodb-endpoint), with --local.
+    #[arg(long, value_name = "URL", conflicts_with = "stage")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Prefix of every table name (`orchgen dev`'s --table-prefix), with --dynamodb-endpoint.
+    #[arg(long, requires = "dynamodb_endpoint")]
+    pub table_prefix: Option<String>,
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -221,22 +250,51 @@ pub fn destroy(args: DestroyArgs, out: &mut dyn Write, err: &mut dyn Write) -> s
 
 /// Runs `orchgen redrive`.
 pub fn redrive(args: RedriveArgs, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    if args.local {
+        return redrive_local(args, out, err);
+    }
+    let Some(stage) = args.stage.clone() else {
+        // clap asks for --stage unless --local is given.
+        writeln!(err, "error: orchgen redrive needs --stage NAME (a deployed stage) or --local (orchgen dev)")?;
+        return Ok(2);
+    };
     let plan = match load_plan(&args.file, err)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
     let options = orchgen_deploy::redrive::RedriveOptions {
-        stage: args.aws.stage.clone(),
-        aws: args.aws.options(),
+        stage,
+        aws: AwsOptions {
+            region: args.region.clone(),
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+        },
         steps: args.steps.into(),
         from_current_state: args.from_current_state,
         max_messages: args.max_messages,
     };
     let result = {
-        let mut log = Log::new(err, args.aws.format == Format::Json);
+        let mut log = Log::new(err, args.format == Format::Json);
         runtime()?.block_on(orchgen_deploy::redrive::redrive(&plan, &options, &mut log))
     };
     let kept = matches!(&result, Ok(r) if !r.kept.is_empty());
-    let code = finish(result, args.aws.format, out, err)?;
+    let code = finish(result, args.format, out, err)?;
     Ok(if kept { 1 } else { code })
+}
+
+/// Runs `orchgen redrive --local`: `orchgen dev`'s dead letters, through `orchgen-dev` (in the
+/// pipeline's dev host when it has custom steps).
+fn redrive_local(args: RedriveArgs, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
+    let options = orchgen_dev::DevOptions {
+        data_dir: args.data_dir,
+        dynamodb_endpoint: args.dynamodb_endpoint,
+        table_prefix: args.table_prefix,
+        ..orchgen_dev::DevOptions::default()
+    };
+    let redrive = orchgen_dev::LocalRedrive {
+        from_current_state: args.from_current_state,
+        max_letters: args.max_messages,
+        json: args.format == Format::Json,
+    };
+    crate::dev::run(&args.file, options, Some(redrive), out, err)
 }

@@ -251,6 +251,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Dev { file, port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix } => dev::run(
             &file,
             orchgen_dev::DevOptions { port, data_dir, reset, log_level, dynamodb_endpoint, table_prefix },
+            None,
             out,
             err,
         ),

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use orchgen_runtime::api::views::{CreatedBody, ListBody, OrderSummary, OrderView};
+use orchgen_runtime::error_text::error_chain;
 use orchgen_runtime::order::HistoryEntry;
 use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -212,31 +213,18 @@ impl ApiClient {
 }
 
 fn read_text(response: Response, url: &Url) -> Result<String, OrdersError> {
-    response.text().map_err(|e| OrdersError::Api(format!("reading the answer of {url} failed: {}", chain(&e))))
+    response.text().map_err(|e| OrdersError::Api(format!("reading the answer of {url} failed: {}", error_chain(&e))))
 }
 
 /// The message of a request that got no answer.
 fn no_answer(error: &reqwest::Error, url: &Url) -> OrdersError {
-    let what = if error.is_timeout() { "no answer within the time limit (--timeout)".to_owned() } else { chain(error) };
+    let what =
+        if error.is_timeout() { "no answer within the time limit (--timeout)".to_owned() } else { error_chain(error) };
     let mut message = format!("cannot reach the order API at {url}: {what}");
     if error.is_connect() && url.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost") {
         message.push_str("\n  is `orchgen dev` running? Start it, or pass --url with the API's address");
     }
     OrdersError::Api(message)
-}
-
-/// An error and its causes, `: `-separated, without repeats.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
 }
 
 /// The message of an error answer: the API's `{"error": {code, message, fields, request_id}}`, API

@@ -24,12 +24,12 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use orchgen_runtime::dead_letter::{BatchInfo, DeadLetter};
-use orchgen_runtime::engine::Engine;
+use orchgen_runtime::engine::{Engine, open_orders};
 use orchgen_runtime::lambda::{LambdaStepHandler, invoker_registry};
 use orchgen_runtime::plan::Plan;
 use orchgen_runtime::steps::Registry;
 use orchgen_runtime::store::dynamodb::{DynamoStore, with_prefix};
-use orchgen_runtime::store::{ChangeKind, ChangeRecord, ListQuery, Store, compare_sequence};
+use orchgen_runtime::store::{Store, compare_sequence};
 use serde::Serialize;
 
 use super::{Clients, DeployError, Log};
@@ -214,23 +214,6 @@ async fn deployed_functions(
     Ok(names)
 }
 
-/// Every order of the stage that is not in a terminal status.
-async fn open_orders(store: &dyn Store) -> Result<Vec<orchgen_runtime::order::Order>, DeployError> {
-    let mut open = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_orders(&ListQuery { status: None, limit: 100, cursor })
-            .await
-            .map_err(|e| DeployError::Aws { operation: "dynamodb list orders".to_owned(), message: e.to_string() })?;
-        open.extend(page.orders.into_iter().filter(|o| !o.is_terminal()));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(open),
-        }
-    }
-}
-
 /// The logical id of the stream's dead-letter queue in the generated template.
 const DEAD_LETTER_QUEUE: &str = "StreamDeadLetterQueue";
 
@@ -359,25 +342,18 @@ pub async fn redrive(plan: &Plan, options: &RedriveOptions, log: &mut Log<'_>) -
     Ok(report)
 }
 
-/// Re-drives every open order from its current state: the engine is given its current image as a
-/// change record.
+/// Re-drives every open order from its current state ([`Engine::redrive`]).
 async fn redrive_open_orders(
     engine: &Engine,
     store: &dyn Store,
     report: &mut RedriveReport,
     log: &mut Log<'_>,
 ) -> Result<(), String> {
-    let orders = open_orders(store).await.map_err(|e| e.to_string())?;
+    let orders = open_orders(store).await.map_err(|e| format!("dynamodb list orders: {e}"))?;
     let mut failed = Vec::new();
     for order in orders {
-        let record = ChangeRecord {
-            sequence_number: "0".to_owned(),
-            kind: ChangeKind::Modify,
-            order_id: order.order_id.clone(),
-            new_image: Some(order.clone()),
-        };
-        match engine.process(&record).await {
-            Ok(()) => report.orders_redriven.push(order.order_id.clone()),
+        match engine.redrive(&order.order_id).await {
+            Ok(_) => report.orders_redriven.push(order.order_id.clone()),
             Err(e) => failed.push(format!("{}: {e}", order.order_id)),
         }
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use orchgen_runtime::Plan;
 use serde::{Deserialize, Serialize};
 
-use crate::DevOptions;
+use crate::{DevOptions, LocalRedrive};
 
 /// Everything `orchgen dev` needs to run a pipeline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,6 +18,9 @@ pub struct Launch {
     pub graph: DashboardGraph,
     /// The options.
     pub options: DevOptions,
+    /// Re-drive the dead letters instead of serving (`orchgen redrive --local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<LocalRedrive>,
 }
 
 /// The pipeline's graph as the dashboard shows it: the SVG drawing and its nodes (whose ids the
@@ -99,10 +102,12 @@ mod tests {
             plan,
             graph: DashboardGraph { svg: "<svg/>".into(), nodes: vec![] },
             options: DevOptions { port: 0, reset: true, ..DevOptions::default() },
+            redrive: Some(LocalRedrive { from_current_state: true, max_letters: 7, json: false }),
         };
         launch.write(&path).unwrap();
         let read = Launch::read(&path).unwrap();
         assert_eq!(read.options, launch.options);
+        assert_eq!(read.redrive, launch.redrive);
         assert_eq!(read.graph, launch.graph);
         assert_eq!(read.plan.to_json(), launch.plan.to_json());
         std::fs::write(&path, "{}").unwrap();

@@ -22,6 +22,7 @@
 mod dashboard;
 mod gateway;
 mod launch;
+mod redrive;
 mod server;
 
 use std::future::IntoFuture as _;
@@ -34,7 +35,7 @@ use std::time::Duration;
 
 use orchgen_runtime::Plan;
 use orchgen_runtime::api::{Api, openapi};
-use orchgen_runtime::aws::{AwsOptions, sdk_config};
+use orchgen_runtime::aws::local_config;
 use orchgen_runtime::dead_letter::DEAD_LETTER_FILE;
 use orchgen_runtime::engine::{Engine, Processor, ProcessorConfig, ProcessorHandle};
 use orchgen_runtime::plan::AuthMode;
@@ -50,6 +51,7 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 pub use launch::{DashboardGraph, GraphNode, Launch, LaunchError};
+pub use redrive::{KeptLetter, LocalRedrive, LocalRedriveReport};
 use server::DevState;
 
 /// Port served when `--port` is not given.
@@ -57,6 +59,9 @@ pub const DEFAULT_PORT: u16 = orchgen_runtime::api::LOCAL_PORT;
 
 /// The dev host's folder inside the data directory (a build cache: `--reset` keeps it).
 pub const HOST_DIR: &str = "host";
+
+/// The stream consumer's checkpoints inside the data directory (with `--dynamodb-endpoint`).
+const STREAM_CHECKPOINTS_DIR: &str = "stream-checkpoints";
 
 /// How long in-flight HTTP requests may take to finish after a shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
@@ -84,10 +89,14 @@ pub struct DevOptions {
 
 /// Runs `launch` with `registry`'s handlers (the built-ins and any custom functions registered in
 /// it) until a shutdown signal; returns the exit code (0 after a graceful stop, 1 for a start-up
-/// failure, 2 for a bad option).
+/// failure, 2 for a bad option). A launch with `redrive` re-drives the dead letters instead
+/// (`orchgen redrive --local`, see [`LocalRedrive`]) and returns.
 pub fn run(launch: Launch, registry: Registry, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<u8> {
-    let Launch { plan, graph, options } = launch;
-    run_plan(&options, plan, graph, registry, out, err)
+    let Launch { plan, graph, options, redrive } = launch;
+    match redrive {
+        Some(redrive) => redrive::run(&options, plan, registry, &redrive, out, err),
+        None => run_plan(&options, plan, graph, registry, out, err),
+    }
 }
 
 /// The `main` of a dev host: reads the [`Launch`] named by `--launch FILE` and runs it with
@@ -131,7 +140,7 @@ fn run_plan(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let filter = match log_filter(options.log_level.as_deref()) {
+    let filter = match log_filter(options.log_level.as_deref(), "info") {
         Ok(filter) => filter,
         Err(message) => {
             writeln!(err, "error: {message}")?;
@@ -246,22 +255,30 @@ impl Driver {
     }
 }
 
+/// Refuses a `--dynamodb-endpoint` that is not an HTTP URL.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("--dynamodb-endpoint `{endpoint}` is not an http:// or https:// URL"))
+    }
+}
+
 /// Connects to a DynamoDB endpoint and creates the plan's tables when missing.
 async fn dynamodb_backend(plan: &Plan, endpoint: &str, prefix: &str, data_dir: &Path) -> Result<Backend, String> {
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return Err(format!("--dynamodb-endpoint `{endpoint}` is not an http:// or https:// URL"));
-    }
+    check_endpoint(endpoint)?;
     let tables = dynamodb::with_prefix(&plan.tables, prefix);
-    let client = dynamodb::client_for_endpoint(endpoint);
+    // One configuration for the tables' client and the stream consumer's.
+    let sdk = local_config(endpoint, dynamodb::client::LOCAL_REGION);
+    let client = dynamodb::Client::new(&sdk);
     let created = dynamodb::ensure_tables(&client, &tables)
         .await
         .map_err(|e| format!("cannot prepare the tables on {endpoint}: {e}"))?;
     if !created.is_empty() {
         tracing::info!(tables = %created.join(", "), "tables created from the plan");
     }
-    let sdk = sdk_config(&AwsOptions::local_endpoint(endpoint, dynamodb::client::LOCAL_REGION)).await;
     let mut consumer =
-        StreamConsumerConfig::from_plan(plan, data_dir.join("stream-checkpoints"), data_dir.join(DEAD_LETTER_FILE));
+        StreamConsumerConfig::from_plan(plan, data_dir.join(STREAM_CHECKPOINTS_DIR), data_dir.join(DEAD_LETTER_FILE));
     consumer.table_name = tables.orders.name.clone();
     Ok(Backend::DynamoDb(Box::new(DynamoDbBackend {
         store: Arc::new(DynamoStore::new(client, &tables)),
@@ -473,16 +490,18 @@ async fn signal() {
 }
 
 /// The log filter: `--log-level` when given, else `RUST_LOG`, else `info`.
-fn log_filter(level: Option<&str>) -> Result<EnvFilter, String> {
+/// The log filter: `level`, else `RUST_LOG`, else `default`.
+fn log_filter(level: Option<&str>, default: &str) -> Result<EnvFilter, String> {
     match level {
         Some(level) => EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level `{level}`: {e}")),
-        None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))),
+        None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))),
     }
 }
 
-/// Deletes the store in the data directory, refusing a directory that holds anything but the
-/// store's files and the dev host (`host/`, kept: it is a build cache, not data). The directory is
-/// removed when nothing else is left. Returns whether there was something to delete.
+/// Deletes the store in the data directory (with the dead letters and the stream consumer's
+/// checkpoints, which are about its orders), refusing a directory that holds anything else but the
+/// dev host (`host/`, kept: it is a build cache, not data). The directory is removed when nothing
+/// else is left. Returns whether there was something to delete.
 fn reset(dir: &Path) -> Result<bool, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -494,7 +513,8 @@ fn reset(dir: &Path) -> Result<bool, String> {
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let name = entry.file_name();
-        if name.to_string_lossy().starts_with(DB_FILE) {
+        let text = name.to_string_lossy();
+        if text.starts_with(DB_FILE) || text.starts_with(DEAD_LETTER_FILE) || name == STREAM_CHECKPOINTS_DIR {
             store_files.push(entry.path());
         } else if name == HOST_DIR {
             keep_dir = true;
@@ -511,7 +531,8 @@ fn reset(dir: &Path) -> Result<bool, String> {
         return Ok(true);
     }
     for file in &store_files {
-        std::fs::remove_file(file).map_err(|e| format!("cannot delete {}: {e}", file.display()))?;
+        let removed = if file.is_dir() { std::fs::remove_dir_all(file) } else { std::fs::remove_file(file) };
+        removed.map_err(|e| format!("cannot delete {}: {e}", file.display()))?;
     }
     Ok(!store_files.is_empty())
 }
@@ -568,6 +589,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(DB_FILE), b"").unwrap();
         std::fs::write(dir.join(format!("{DB_FILE}-wal")), b"").unwrap();
+        // The dead letters and the stream consumer's checkpoints are about the store's orders.
+        std::fs::write(dir.join(DEAD_LETTER_FILE), b"{}\n").unwrap();
+        std::fs::write(dir.join(format!("{DEAD_LETTER_FILE}.lock")), b"").unwrap();
+        std::fs::create_dir_all(dir.join(STREAM_CHECKPOINTS_DIR)).unwrap();
+        std::fs::write(dir.join(STREAM_CHECKPOINTS_DIR).join("shard.json"), b"{}").unwrap();
         assert_eq!(reset(&dir), Ok(true));
         assert!(!dir.exists());
         std::fs::create_dir_all(&dir).unwrap();
@@ -578,16 +604,18 @@ mod tests {
         // The dev host's build cache survives a reset.
         std::fs::create_dir_all(dir.join(HOST_DIR)).unwrap();
         std::fs::write(dir.join(DB_FILE), b"").unwrap();
+        std::fs::create_dir_all(dir.join(STREAM_CHECKPOINTS_DIR)).unwrap();
         assert_eq!(reset(&dir), Ok(true));
         assert!(!dir.join(DB_FILE).exists());
+        assert!(!dir.join(STREAM_CHECKPOINTS_DIR).exists());
         assert!(dir.join(HOST_DIR).is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn log_levels() {
-        assert!(log_filter(Some("debug")).is_ok());
-        assert!(log_filter(Some("orchgen_runtime=trace,info")).is_ok());
-        assert!(log_filter(Some("=[")).is_err());
+        assert!(log_filter(Some("debug"), "info").is_ok());
+        assert!(log_filter(Some("orchgen_runtime=trace,info"), "info").is_ok());
+        assert!(log_filter(Some("=["), "info").is_err());
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, SharedHttpClient};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 /// Attempts of one request (the first included) by default.
@@ -172,9 +172,35 @@ impl AwsOptions {
         match &self.credentials {
             CredentialSource::DefaultChain => None,
             CredentialSource::Static { access_key_id, secret_access_key } => {
-                Some(Credentials::new(access_key_id, secret_access_key, None, None, "orchgen-static"))
+                Some(static_credentials(access_key_id, secret_access_key))
             }
         }
+    }
+
+    /// The configuration built without loading anything (so without an async context), when
+    /// nothing is left to the environment: fixed credentials, a region and an endpoint URL (a local
+    /// endpoint, [`AwsOptions::local_endpoint`]); `None` otherwise.
+    pub fn fixed_config(&self) -> Option<aws_config::SdkConfig> {
+        let (Some(credentials), Some(region), Some(url)) =
+            (self.static_credentials(), &self.region, &self.endpoint_url)
+        else {
+            return None;
+        };
+        Some(self.config_with(credentials, region, url))
+    }
+
+    /// The configuration of these options' retries and timeouts with `credentials`, `region` and
+    /// the endpoint `url`.
+    fn config_with(&self, credentials: Credentials, region: &str, url: &str) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(http_client())
+            .retry_config(self.retry_config())
+            .timeout_config(self.timeout_config())
+            .region(aws_config::Region::new(region.to_owned()))
+            .endpoint_url(url)
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build()
     }
 
     /// The configuration loader with every setting of these options applied, to adjust before
@@ -201,15 +227,31 @@ impl AwsOptions {
     }
 }
 
+/// Fixed credentials.
+fn static_credentials(access_key_id: &str, secret_access_key: &str) -> Credentials {
+    Credentials::new(access_key_id, secret_access_key, None, None, "orchgen-static")
+}
+
+/// The configuration of a local endpoint ([`AwsOptions::local_endpoint`]), built without loading
+/// anything, so without an async context ([`AwsOptions::fixed_config`]).
+pub fn local_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
+    let options = AwsOptions::local_endpoint(endpoint_url, region);
+    options.config_with(static_credentials(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_ID), region, endpoint_url)
+}
+
 /// The HTTP client of every AWS client: hyper over rustls with the ring provider.
 pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// Loads the SDK configuration of `options` (see the module docs). Clients of any service are made
-/// from it (`aws_sdk_dynamodb::Client::new(&config)`, ...).
+/// from it (`aws_sdk_dynamodb::Client::new(&config)`, ...). Options that leave nothing to the
+/// environment ([`AwsOptions::fixed_config`]) load nothing.
 pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
-    options.loader().load().await
+    match options.fixed_config() {
+        Some(config) => config,
+        None => options.loader().load().await,
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +268,16 @@ mod tests {
         assert_eq!(timeouts.operation_timeout(), None);
         assert!(options.static_credentials().is_none());
 
+        // A local endpoint leaves nothing to the environment: built as it is, without loading.
+        let local = AwsOptions::local_endpoint("http://127.0.0.1:8000", "eu-west-1");
+        let fixed = local.fixed_config().expect("a local endpoint's configuration is fixed");
+        assert_eq!(fixed.endpoint_url(), Some("http://127.0.0.1:8000"));
+        assert_eq!(fixed.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(fixed.retry_config().map(RetryConfig::max_attempts), Some(DEFAULT_MAX_ATTEMPTS));
+        assert_eq!(fixed.timeout_config().and_then(TimeoutConfig::connect_timeout), Some(DEFAULT_CONNECT_TIMEOUT));
+        assert!(fixed.credentials_provider().is_some() && fixed.http_client().is_some());
+        assert_eq!(local_config("http://127.0.0.1:8000", "eu-west-1").endpoint_url(), Some("http://127.0.0.1:8000"));
+        assert!(AwsOptions::from_env().fixed_config().is_none(), "the standard chain is loaded");
         let disabled = AwsOptions { retry: RetryPolicy::Disabled, ..AwsOptions::default() };
         assert_eq!(disabled.retry_config().max_attempts(), 1);
 

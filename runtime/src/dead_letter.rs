@@ -4,8 +4,12 @@
 //!
 //! # The file
 //!
-//! JSON lines: one [`DeadLetter`] object per line, appended ([`append`]) and never rewritten;
-//! [`read`] reads them back (a missing file reads as empty). Each object has the shape of the SQS
+//! JSON lines: one [`DeadLetter`] object per line, appended ([`append`]); [`read`] reads them back
+//! (a missing file reads as empty) and [`remove`] takes out the letters `orchgen redrive` handled
+//! (the rest written to a new file renamed over the old one, so a crash leaves one or the other).
+//! Appends and removals hold an exclusive lock on the file beside it, [`DEAD_LETTER_FILE`] +
+//! `.lock` (never deleted): a letter appended by a running `orchgen dev` while a redrive works is
+//! kept. Each object has the shape of the SQS
 //! message a Lambda event source mapping sends to its on-failure destination for a DynamoDB stream
 //! batch — what the deployed stage's dead-letter queue holds — so that one tool reads both:
 //!
@@ -185,9 +189,31 @@ pub enum ReadError {
     },
 }
 
-/// Serialises the appends of this process (each is one write of a whole line, and the file is
-/// opened in append mode, so other processes' lines do not interleave with them either).
-static APPENDING: Mutex<()> = Mutex::new(());
+/// Serialises the appends and removals of this process; [`Locked`] serialises them with other
+/// processes'.
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// The file's lock, held from [`Locked::take`] until dropped (the lock file's handle closes).
+struct Locked {
+    _file: std::fs::File,
+}
+
+impl Locked {
+    /// Creates the directory of `path` when missing and takes the exclusive lock of `path`'s lock
+    /// file, waiting for another process's append or removal to finish.
+    fn take(path: &Path) -> io::Result<Locked> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(name))?;
+        file.lock()?;
+        Ok(Locked { _file: file })
+    }
+}
 
 /// Appends `letter` as one line to the file at `path` (created with its directory when missing)
 /// and flushes it to disk.
@@ -195,15 +221,41 @@ pub fn append(path: impl AsRef<Path>, letter: &DeadLetter) -> io::Result<()> {
     let path = path.as_ref();
     let mut line = serde_json::to_string(letter).map_err(io::Error::other)?;
     line.push('\n');
-    let _guard = APPENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)?;
-    }
+    let _guard = WRITING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _locked = Locked::take(path)?;
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     file.write_all(line.as_bytes())?;
     file.sync_data()
+}
+
+/// Removes `handled` from the file at `path` (one line for each, equal letters counted apart);
+/// the letters appended since they were read stay. Returns how many letters are left.
+pub fn remove(path: impl AsRef<Path>, handled: &[DeadLetter]) -> Result<usize, ReadError> {
+    let path = path.as_ref();
+    let io_error = |source| ReadError::Io { path: path.to_owned(), source };
+    let _guard = WRITING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _locked = Locked::take(path).map_err(io_error)?;
+    if !path.exists() {
+        return Ok(0);
+    }
+    let mut left = read(path)?;
+    for letter in handled {
+        if let Some(at) = left.iter().position(|l| l == letter) {
+            left.remove(at);
+        }
+    }
+    let mut text = String::new();
+    for letter in &left {
+        text.push_str(&serde_json::to_string(letter).map_err(|e| io_error(io::Error::other(e)))?);
+        text.push('\n');
+    }
+    let mut beside = path.as_os_str().to_owned();
+    beside.push(".new");
+    let beside = PathBuf::from(beside);
+    let mut file = std::fs::File::create(&beside).map_err(io_error)?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_error)?;
+    std::fs::rename(&beside, path).map_err(io_error)?;
+    Ok(left.len())
 }
 
 /// Every letter of the file at `path`, in file order; blank lines are skipped and a missing file
@@ -264,6 +316,24 @@ mod tests {
         assert!(first.get("responseContext").is_none());
         assert!(first["requestContext"].get("requestId").is_none());
         assert_eq!(read(&path).expect("read"), letters);
+    }
+
+    #[test]
+    fn removing_handled_letters_keeps_the_others_and_those_appended_since() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DEAD_LETTER_FILE);
+        let [one, two, three, late] = [letter("1"), letter("2"), letter("3"), letter("4")];
+        for l in [&one, &two, &two, &three] {
+            append(&path, l).expect("append");
+        }
+        let read_before = read(&path).expect("read");
+        append(&path, &late).expect("a letter written while a redrive works");
+        let handled = [read_before[0].clone(), read_before[1].clone(), read_before[3].clone()];
+        assert_eq!(remove(&path, &handled).expect("remove"), 2);
+        assert_eq!(read(&path).expect("read"), [two, late], "one of the two equal letters stays");
+        assert_eq!(remove(&path, &read(&path).expect("read")).expect("remove"), 0);
+        assert_eq!(std::fs::read_to_string(&path).expect("the file stays"), "");
+        assert_eq!(remove(dir.path().join("none.jsonl"), &[one]).expect("a missing file is empty"), 0);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod api;
 pub mod aws;
 pub mod dead_letter;
 pub mod engine;
+pub mod error_text;
 pub mod functions;
 #[cfg(feature = "lambda")]
 pub mod lambda;

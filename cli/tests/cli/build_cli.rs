@@ -5,16 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use orchgen::{Cli, run};
 use orchgen_tests::workspace_root;
 
-fn orchgen(args: &[&str]) -> (u8, String, String) {
-    let cli = Cli::try_parse_from(std::iter::once("orchgen").chain(args.iter().copied())).expect("valid arguments");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(cli, &mut out, &mut err);
-    (code, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))
-}
+use crate::orchgen;
 
 fn pipeline() -> String {
     workspace_root().join("pipelines/orders.yaml").display().to_string()

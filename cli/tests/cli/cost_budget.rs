@@ -5,17 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use orchgen::{Cli, run};
 use orchgen_tests::workspace_root;
 use serde_json::Value;
 
-fn orchgen(args: &[&str]) -> (u8, String, String) {
-    let cli = Cli::try_parse_from(std::iter::once("orchgen").chain(args.iter().copied())).expect("valid arguments");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(cli, &mut out, &mut err);
-    (code, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))
-}
+use crate::orchgen;
 
 fn reference_text() -> String {
     std::fs::read_to_string(workspace_root().join("pipelines/orders.yaml")).expect("the reference pipeline")

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::http;
 use clap::Parser;
-use orchgen::{Cli, run};
+use orchgen::Cli;
 use orchgen_runtime::Engine;
 use orchgen_runtime::api::Api;
 use orchgen_runtime::order::Order;
@@ -19,14 +19,9 @@ use orchgen_runtime::store::{ChangeKind, ChangeRecord, Store};
 use orchgen_tests::{fixtures, workspace_root};
 use serde_json::Value;
 
-/// Runs `orchgen <args>` in-process: (exit code, stdout, stderr).
-fn orchgen(args: &[&str]) -> (u8, String, String) {
-    let cli = Cli::try_parse_from(std::iter::once("orchgen").chain(args.iter().copied())).expect("valid arguments");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(cli, &mut out, &mut err);
-    (code, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))
-}
+use crate::orchgen;
 
+/// Runs `orchgen <args>` in-process: (exit code, stdout, stderr).
 fn reference() -> String {
     workspace_root().join("pipelines/orders.yaml").display().to_string()
 }

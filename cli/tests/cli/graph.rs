@@ -3,18 +3,11 @@
 //! pipeline and a custom-step pipeline, the edges a reader relies on, an SVG that parses as XML and
 //! shows every label, escaping, `--out`, and the exit codes of an invalid or missing file.
 
-use clap::Parser;
-use orchgen::{Cli, run};
 use orchgen_generator::graph::{EdgeKind, Graph, GraphFormat, NodeKind};
 use orchgen_runtime::Plan;
 use orchgen_tests::workspace_root;
 
-fn orchgen(args: &[&str]) -> (u8, String, String) {
-    let cli = Cli::try_parse_from(std::iter::once("orchgen").chain(args.iter().copied())).expect("valid arguments");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(cli, &mut out, &mut err);
-    (code, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))
-}
+use crate::orchgen;
 
 fn path(relative: &str) -> String {
     workspace_root().join(relative).display().to_string()

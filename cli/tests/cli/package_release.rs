@@ -11,23 +11,16 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::Parser;
-use orchgen::{Cli, run};
 use orchgen_runtime::lambda;
 use orchgen_tests::workspace_root;
 use sha2::{Digest, Sha256};
+
+use crate::orchgen;
 
 /// Largest zip accepted (Lambda's direct upload takes 50 MB; small zips keep cold starts short).
 const MAX_ZIP_BYTES: u64 = 3 * 1024 * 1024;
 /// Newest glibc the `provided.al2023` runtime has.
 const MAX_GLIBC: (u32, u32) = (2, 34);
-
-fn orchgen(args: &[&str]) -> (u8, String, String) {
-    let cli = Cli::try_parse_from(std::iter::once("orchgen").chain(args.iter().copied())).expect("valid arguments");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(cli, &mut out, &mut err);
-    (code, String::from_utf8(out).expect("utf-8"), String::from_utf8(err).expect("utf-8"))
-}
 
 /// A copy of `pipelines/orders.yaml` in `dir` declaring `architecture` instead of its x86_64.
 fn orders_for(dir: &Path, architecture: &str) -> PathBuf {

@@ -12,13 +12,15 @@
 //!
 //! Modules: [`attempt`] (attempts, timeouts, panics, backoff), `step` (a step and its failure
 //! policy), `compensate` (compensations), [`metrics`], `processor` (the local change-feed processor,
-//! feature `local`). Everything else needs no feature.
+//! feature `local`), [`redrive`] (an order driven again from its current state, for `orchgen
+//! redrive`). Everything else needs no feature.
 
 mod attempt;
 mod compensate;
 pub mod metrics;
 #[cfg(feature = "local")]
 pub mod processor;
+pub mod redrive;
 mod step;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use tracing::Instrument;
 
 use crate::order::{Order, is_terminal_status, transition_allowed};
 use crate::plan::{CompensationAction, Plan, StepAction, status};
+pub use crate::steps::idempotency_key;
 use crate::steps::util::now_rfc3339;
 use crate::steps::{Registry, StepError, StepHandler};
 use crate::store::{ChangeKind, ChangeRecord, CommitError, Effect, EffectError, Store, StoreError, Transition};
@@ -36,6 +39,7 @@ pub use compensate::COMPENSATION_FAILED;
 pub use metrics::{Metrics, MetricsSnapshot};
 #[cfg(feature = "local")]
 pub use processor::{Processor, ProcessorConfig, ProcessorHandle};
+pub use redrive::{Redriven, open_orders};
 
 /// Executes a plan against a store.
 pub struct Engine {
@@ -326,11 +330,6 @@ pub(crate) fn next_version(order: &Order) -> Order {
     next.version += 1;
     next.updated_at = now_rfc3339();
     next
-}
-
-/// The key a step passes to external services: stable for one order and step (or compensation).
-pub fn idempotency_key(order_id: &str, name: &str) -> String {
-    format!("{order_id}:{name}")
 }
 
 /// The code of an effect's failure (`OUT_OF_STOCK`, `UNKNOWN_PRODUCT`, ...).

@@ -51,7 +51,7 @@ impl CustomContext {
     /// ```
     pub fn first_attempt(step: &str, order: Order) -> CustomContext {
         CustomContext {
-            idempotency_key: crate::engine::idempotency_key(&order.order_id, step),
+            idempotency_key: super::idempotency_key(&order.order_id, step),
             order,
             step: step.to_owned(),
             compensation: None,

@@ -42,6 +42,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::error_text::error_chain;
 use crate::order::Order;
 use crate::plan::{HttpPlan, Plan};
 use crate::secrets::{self, ExpandError, SecretRef};
@@ -316,25 +317,10 @@ fn transport_error(e: &reqwest::Error, what: &str, timeout_ms: u64) -> StepError
     if e.is_timeout() {
         StepError::retryable("TIMEOUT", format!("{what} did not answer within {timeout_ms} ms"))
     } else if e.is_connect() {
-        StepError::retryable("HTTP_UNREACHABLE", format!("{what}: cannot connect: {}", source_chain(e)))
+        StepError::retryable("HTTP_UNREACHABLE", format!("{what}: cannot connect: {}", error_chain(e)))
     } else {
-        StepError::retryable("HTTP_REQUEST_FAILED", format!("{what}: {}", source_chain(e)))
+        StepError::retryable("HTTP_REQUEST_FAILED", format!("{what}: {}", error_chain(e)))
     }
-}
-
-/// An error and its sources, `: `-separated (reqwest's own Display stops at the first).
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP date.

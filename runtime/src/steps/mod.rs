@@ -30,6 +30,12 @@ use crate::store::Effect;
 pub use custom::{CustomContext, CustomStep, FnStep};
 pub use registry::Registry;
 
+/// The key a step passes to external services ([`StepInput::idempotency_key`]): stable for one
+/// order and step (or compensation).
+pub fn idempotency_key(order_id: &str, name: &str) -> String {
+    format!("{order_id}:{name}")
+}
+
 /// What a step receives. It travels as JSON to a step's own Lambda function (see `lambda::step`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepInput {

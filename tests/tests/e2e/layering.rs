@@ -153,8 +153,13 @@ fn the_glue_and_the_dev_host_ask_for_the_runtime_features_they_need() {
     assert!(dev.contains(r#"orchgen-runtime = { workspace = true, features = ["local"] }"#), "{dev}");
 }
 
-/// The top-level modules of a crate's `src/` and the top-level modules each one names through
-/// `crate::…` (a module's own files and submodules count as the module).
+/// The modules of a crate's `src/` (named by path from the crate root, `engine::step`; the root is
+/// ``) and, for every `use`/path through `crate::…`, `super::…` or `self::…` from one module to
+/// another, the edge between the two siblings under their closest common ancestor (an import of
+/// `crate::store::sqlite` from `engine::step` is the edge `engine` → `store`; one of
+/// `super::attempt` from `engine::step` is `engine::step` → `engine::attempt`). A module importing
+/// its own ancestor or descendant is no edge. Test code (`#[cfg(test)] mod tests` and `tests.rs`
+/// files) may reach anywhere and is left out.
 fn module_edges(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
     fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("readable src") {
@@ -166,36 +171,116 @@ fn module_edges(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
+    /// `engine/step.rs` → `[engine, step]`, `engine/mod.rs` → `[engine]`, `lib.rs` → `[]`.
+    fn module_of(src: &std::path::Path, path: &std::path::Path) -> Vec<String> {
+        let relative = path.strip_prefix(src).expect("under src").with_extension("");
+        let mut parts: Vec<String> =
+            relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+            parts.pop();
+        }
+        parts
+    }
+    /// The paths a piece of code names from `crate::`, `super::` or `self::`, brace groups
+    /// expanded: `crate::{a::B, c}` → `crate::a::B`, `crate::c`.
+    fn paths(code: &str) -> Vec<Vec<String>> {
+        fn expand(rest: &str, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+            let mut path = prefix;
+            let mut rest = rest.trim_start();
+            loop {
+                let ident: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if ident.is_empty() {
+                    if let Some(inner) = rest.strip_prefix('{') {
+                        let mut depth = 0;
+                        let mut start = 0;
+                        for (i, c) in inner.char_indices() {
+                            match c {
+                                '{' => depth += 1,
+                                '}' if depth == 0 => {
+                                    expand(&inner[start..i], path.clone(), out);
+                                    return;
+                                }
+                                '}' => depth -= 1,
+                                ',' if depth == 0 => {
+                                    expand(&inner[start..i], path.clone(), out);
+                                    start = i + 1;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    break;
+                }
+                rest = &rest[ident.len()..];
+                path.push(ident);
+                match rest.trim_start().strip_prefix("::") {
+                    Some(after) => rest = after.trim_start(),
+                    None => break,
+                }
+            }
+            out.push(path);
+        }
+        let mut out = Vec::new();
+        for anchor in ["crate::", "super::", "self::"] {
+            for (at, _) in code.match_indices(anchor) {
+                let preceded_by_ident = code[..at].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_');
+                if !preceded_by_ident {
+                    expand(&code[at..], Vec::new(), &mut out);
+                }
+            }
+        }
+        out
+    }
     let mut all = Vec::new();
     files(src, &mut all);
-    let top = |path: &std::path::Path| -> String {
-        let relative = path.strip_prefix(src).expect("under src");
-        let first = relative.components().next().expect("a component").as_os_str().to_string_lossy().into_owned();
-        first.trim_end_matches(".rs").to_owned()
-    };
-    let modules: BTreeSet<String> = all.iter().map(|p| top(p)).collect();
+    all.retain(|p| {
+        let relative = p.strip_prefix(src).expect("under src");
+        !relative.components().any(|c| c.as_os_str() == "tests") && p.file_name().is_some_and(|n| n != "tests.rs")
+    });
+    let modules: BTreeSet<Vec<String>> = all.iter().map(|p| module_of(src, p)).collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for path in &all {
-        let from = top(path);
+        let from = module_of(src, path);
         let text = std::fs::read_to_string(path).expect("readable source");
-        // Test modules may reach anywhere: only what is compiled into the crate counts.
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text);
         // Comments (docs linking `crate::…`) import nothing.
         let code: String = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-        let code = code.as_str();
-        for (at, _) in code.match_indices("crate::") {
-            let rest = &code[at + "crate::".len()..];
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            let preceded_by_ident = code[..at].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_');
-            if !preceded_by_ident && modules.contains(&name) && name != from && from != "lib" && from != "main" {
-                edges.entry(from.clone()).or_default().insert(name);
+        for named in paths(&code) {
+            // Where the path starts.
+            let mut target: Vec<String> = Vec::new();
+            let mut parts = named.iter().peekable();
+            match parts.next().map(String::as_str) {
+                Some("crate") => {}
+                Some("self") => target = from.clone(),
+                Some("super") => {
+                    target = from.clone();
+                    target.pop();
+                    while parts.peek().is_some_and(|p| p.as_str() == "super") {
+                        parts.next();
+                        target.pop();
+                    }
+                }
+                _ => continue,
+            }
+            // The deepest module it names (the rest is an item in it).
+            for part in parts {
+                let mut deeper = target.clone();
+                deeper.push(part.clone());
+                if !modules.contains(&deeper) {
+                    break;
+                }
+                target = deeper;
+            }
+            let common = from.iter().zip(&target).take_while(|(a, b)| a == b).count();
+            if common < from.len() && common < target.len() {
+                edges.entry(from[..=common].join("::")).or_default().insert(target[..=common].join("::"));
             }
         }
     }
     edges
 }
 
-/// A cycle among the top-level modules, if any (depth-first search).
+/// A cycle among sibling modules, if any (depth-first search).
 fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     fn visit(
         node: &str,
@@ -226,14 +311,46 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 }
 
 #[test]
+fn the_cycle_check_finds_cycles_between_siblings_at_any_depth() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let src = dir.path();
+    let write = |path: &str, text: &str| {
+        let path = src.join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("dir");
+        std::fs::write(path, text).expect("written");
+    };
+    write("lib.rs", "mod engine;\nmod steps;\nuse crate::engine::Engine;\n");
+    write("engine/mod.rs", "mod attempt;\nmod step;\nuse crate::{steps::Registry, store::X};\n");
+    write("engine/attempt.rs", "use super::step::Step;\n");
+    write("engine/step.rs", "use super::{Engine, attempt::Attempts};\n// use crate::steps::nothing;\n");
+    write("steps/mod.rs", "pub fn key() -> String { crate::engine::key() }\n");
+    write("steps/tests.rs", "use crate::engine::Anything;\n");
+    let edges = module_edges(src);
+    let edge = |from: &str, to: &str| edges.get(from).is_some_and(|e| e.contains(to));
+    assert!(edge("engine", "steps") && edge("steps", "engine"), "{edges:?}");
+    assert!(edge("engine::attempt", "engine::step") && edge("engine::step", "engine::attempt"), "{edges:?}");
+    assert!(!edges.contains_key(""), "the root imports its children: no edge: {edges:?}");
+    let cycle = find_cycle(&edges).expect("a cycle");
+    assert!(cycle.len() == 3, "{cycle:?}");
+    // Without the back edges: none.
+    write("steps/mod.rs", "pub fn key() -> String { String::new() }\n");
+    write("engine/attempt.rs", "use super::Engine;\n");
+    assert_eq!(find_cycle(&module_edges(src)), None);
+}
+
+#[test]
 fn no_module_imports_a_module_that_imports_it() {
     let root = workspace_root();
     let mut problems = Vec::new();
-    for krate in ["cli", "generator", "devserver", "deploy", "client"] {
+    for krate in ["cli", "generator", "devserver", "deploy", "client", "runtime", "tests"] {
         let edges = module_edges(&root.join(krate).join("src"));
         if let Some(cycle) = find_cycle(&edges) {
             problems.push(format!("{krate}: {}", cycle.join(" → ")));
         }
     }
-    assert!(problems.is_empty(), "module cycles (crate::… imports):\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "module cycles (crate::/super::/self:: paths between siblings):\n{}",
+        problems.join("\n")
+    );
 }

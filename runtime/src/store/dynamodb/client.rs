@@ -9,9 +9,7 @@
 //! [`StoreError::Unavailable`](crate::store::StoreError::Unavailable). A client of a shared
 //! configuration is `Client::new(&crate::aws::sdk_config(&options).await)`.
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Region;
 
 use crate::aws::{self, AwsOptions};
 
@@ -22,21 +20,10 @@ pub const MAX_ATTEMPTS: u32 = aws::DEFAULT_MAX_ATTEMPTS;
 pub const LOCAL_REGION: &str = "us-east-1";
 
 /// A client of a local DynamoDB-compatible endpoint such as `http://127.0.0.1:8000`:
-/// [`AwsOptions::local_endpoint`] with region [`LOCAL_REGION`] (fixed static credentials: local
-/// endpoints accept any). Built without loading anything, so it needs no async context.
+/// [`aws::local_config`] with region [`LOCAL_REGION`] (fixed static credentials: local endpoints
+/// accept any). Built without loading anything, so it needs no async context.
 pub fn client_for_endpoint(endpoint_url: &str) -> Client {
-    let options = AwsOptions::local_endpoint(endpoint_url, LOCAL_REGION);
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(aws::http_client())
-        .retry_config(options.retry_config())
-        .timeout_config(options.timeout_config());
-    config.set_region(options.region.clone().map(Region::new));
-    config.set_endpoint_url(options.endpoint_url.clone());
-    if let Some(credentials) = options.static_credentials() {
-        config = config.credentials_provider(credentials);
-    }
-    Client::from_conf(config.build())
+    Client::new(&aws::local_config(endpoint_url, LOCAL_REGION))
 }
 
 /// A client configured from the standard AWS environment (`AWS_REGION`, credentials from the

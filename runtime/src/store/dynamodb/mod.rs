@@ -51,13 +51,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, Select, TransactWriteItem, Update,
 };
 use tokio::sync::Notify;
 
+/// The SDK's DynamoDB client, for callers that make one from a shared configuration.
+pub use aws_sdk_dynamodb::Client;
 pub use capacity::{Capacity, CapacitySnapshot};
 pub use client::{client_for_endpoint, client_from_env};
 pub use tables::{ensure_tables, with_prefix};
