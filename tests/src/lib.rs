@@ -1,9 +1,10 @@
 //! The one test harness of the workspace: the integration tests of `orchgen` (one test binary,
 //! `cli/tests/cli/`) and of this crate (`tests/tests/e2e/`) share it. `dev_server` starts `orchgen dev`
 //! (the caller passes the binary: `env!("CARGO_BIN_EXE_orchgen")`, which Cargo builds before the
-//! binary's own integration tests), `dynamodb_local` and `moto` the external services, `lambda_local`
-//! runs generated Lambda binaries, `fixtures` holds the one sample order; waits are on observable
-//! conditions ([`wait_until`]), never fixed sleeps.
+//! binary's own integration tests), `dynamodb_local` and `moto` the external services (both through
+//! `process`, the one harness of a server process: free port, watchdog, bounded wait until it is
+//! ready, stop on drop), `lambda_local` runs generated Lambda binaries, `fixtures` holds the one
+//! sample order; waits are on observable conditions ([`wait_until`]), never fixed sleeps.
 //!
 //! External components (yaml-language-server, DynamoDB Local, …) are installed by `scripts/test` into
 //! `.tools/`. When one is missing, a plain `cargo test` skips the test that needs it with a loud
@@ -18,6 +19,7 @@ pub mod fixtures;
 pub mod lambda_local;
 pub mod load;
 pub mod moto;
+pub mod process;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -98,5 +100,20 @@ pub fn wait_until(timeout: Duration, every: Duration, mut ready: impl FnMut() ->
             return false;
         }
         std::thread::sleep(every);
+    }
+}
+
+/// [`wait_until`] for async tests and conditions: polls `ready` every `every` (sleeping on the
+/// tokio timer, not the thread) until it holds or `timeout` has passed; whether it held.
+pub async fn wait_until_async(timeout: Duration, every: Duration, mut ready: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -1019,7 +1019,13 @@ async fn a_new_processor_resumes_from_the_checkpoint_and_finishes_the_orders() {
         Processor::new(first_engine.clone(), store.clone(), ProcessorConfig { concurrency: 4, ..config("shop") })
             .spawn();
     // Stop once a few orders passed the slow step (at most 4 more are in it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while slow_runs.load(Ordering::SeqCst) < 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first processor ran the slow step {} times, not 8, within 30 s",
+            slow_runs.load(Ordering::SeqCst)
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     first.shutdown().await.expect("the first processor stops");

@@ -1,7 +1,7 @@
 //! The end-to-end tests across the orchgen crates, one test binary (every extra binary relinks the
 //! AWS SDKs): the diagnostic corpus, the generated CloudFormation and glue, the store backends, the
-//! engine on DynamoDB Local, the editor integration and the crate layering. The command line's own
-//! tests are next to its binary, in `cli/tests/cli/`.
+//! engine and the DynamoDB Streams consumer on DynamoDB Local, the editor integration and the crate
+//! layering. The command line's own tests are next to its binary, in `cli/tests/cli/`.
 //!
 //! Run one module with a filter: `cargo test -p orchgen-tests --test e2e -- corpus::`.
 
@@ -15,3 +15,4 @@ mod http_secrets_aws;
 mod layering;
 mod schema_committed;
 mod store_conformance;
+mod streams_consumer;
