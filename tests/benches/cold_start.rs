@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use orchgen_tests::workspace_root;
+use orchgen_tests::{fixtures, workspace_root};
 use serde_json::{Value, json};
 
 const PYTHON_HANDLER: &str = r#"
@@ -87,14 +87,7 @@ fn stream_event() -> Value {
 }
 
 fn step_event(plan: &orchgen_runtime::Plan) -> Value {
-    let order = json!({
-        "order_id": "01HZX3J4K5M6N7P8Q9R0S1T2V3", "status": "RECEIVED", "version": 1,
-        "created_at": "2024-05-01T12:00:00.000Z", "updated_at": "2024-05-01T12:00:00.000Z",
-        "customer": { "customer_id": "cust-12345", "email": "ada@example.com", "name": "Ada Lovelace" },
-        "items": [{ "product_id": "product-1", "quantity": 2, "unit_price": 29.99 }],
-        "shipping_address": { "street": "1 Way", "city": "Toronto", "state": "ON", "postal_code": "M5V", "country": "CA" },
-        "payment_method": "credit_card", "total_cents": 5998, "cursor": 0, "history": []
-    });
+    let order = fixtures::order().received("01HZX3J4K5M6N7P8Q9R0S1T2V3", "2024-05-01T12:00:00.000Z");
     json!({
         "order": order,
         "step": plan.step("charge-payment").expect("charge-payment"),

@@ -15,26 +15,24 @@
 //! Figures only, no assertion on time: machines are shared and noisy. Client, server and engine
 //! share the same cores, so the figures are a lower bound of what the server does alone.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
+use orchgen_tests::dev_server::{self, Dev};
+use orchgen_tests::fixtures::{self, OrderBody};
 use orchgen_tests::load::release_binary;
 use reqwest::blocking::Client;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+/// The longest wait for a submitted order to be terminal once every order is submitted.
+const SETTLE: Duration = Duration::from_secs(300);
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
-        .unwrap_or(default)
+    orchgen_tests::load::arg(name, default as u64) as usize
 }
 
 fn cargo() -> Command {
@@ -43,57 +41,9 @@ fn cargo() -> Command {
     command
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(bin: &Path, pipeline: &Path, data: &Path) -> Server {
-        let mut child = Command::new(bin)
-            .args(["dev"])
-            .arg(pipeline)
-            .args(["--port", "0", "--log-level", "warn", "--data-dir"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("orchgen dev starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(base) = line.strip_prefix("listening on ") {
-                        break base.trim().to_owned();
-                    }
-                }
-                _ => panic!("orchgen dev exited before listening"),
-            }
-        };
-        thread::spawn(move || lines.for_each(drop));
-        Server { child, base }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn seed_order(i: usize) -> Value {
-    json!({
-        "customer": { "customer_id": format!("cust-{}", i % 1000), "email": "customer@example.com", "name": "John Doe" },
-        "items": [
-            { "product_id": "product-1", "quantity": 2, "unit_price": 29.99 },
-            { "product_id": "product-2", "quantity": 1, "unit_price": 49.99 }
-        ],
-        "shipping_address": { "street": "123 Main St", "city": "Seattle", "state": "WA", "postal_code": "98101", "country": "US" },
-        "payment": { "payment_method": "credit_card" }
-    })
+/// The seed order of the `i`-th client call: the sample order for one of 1,000 customers.
+fn seed_order(sample: &OrderBody, i: usize) -> Value {
+    sample.clone().customer_id(&format!("cust-{}", i % 1000)).json()
 }
 
 /// Runs `work(i)` for i in 0..n on `threads` threads; returns each call's duration and the wall time.
@@ -169,7 +119,10 @@ fn main() {
     let bin = release_binary();
     let dir = tempfile::tempdir().expect("temporary directory");
     let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
-    let server = Server::start(&bin, &pipeline, &dir.path().join("data"));
+    let server = Dev::new(&bin, &pipeline, &dir.path().join("data"))
+        .args(["--log-level", "warn"])
+        .on_log_line(|line| eprintln!("{line}"))
+        .start();
     let base = Arc::new(server.base.clone());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
@@ -197,9 +150,10 @@ fn main() {
 
     // The real thing: submit, then wait for every order to be terminal.
     let submit = {
-        let (base, http) = (base.clone(), http.clone());
+        let (base, http, sample) = (base.clone(), http.clone(), fixtures::order());
         move |i| {
-            let response = http.post(format!("{base}/orders")).json(&seed_order(i)).send().expect("POST /orders");
+            let response =
+                http.post(format!("{base}/orders")).json(&seed_order(&sample, i)).send().expect("POST /orders");
             assert_eq!(response.status().as_u16(), 201, "POST /orders");
             let body: Value = response.json().expect("JSON body");
             body["order_id"].as_str().expect("order_id").to_owned()
@@ -214,15 +168,12 @@ fn main() {
     );
     let ids: Arc<Vec<String>> = Arc::new(submitted.into_iter().map(|(_, id)| id).collect());
     let fetch = {
-        let (base, http, ids) = (base.clone(), http.clone(), ids.clone());
-        move |i: usize| loop {
-            let order: Value =
-                http.get(format!("{base}/orders/{}", ids[i])).send().expect("GET order").json().expect("JSON order");
-            let status = order["status"].as_str().unwrap_or_default().to_owned();
-            if ["COMPLETED", "FAILED", "CANCELLED", "REJECTED"].contains(&status.as_str()) {
-                break order;
-            }
-            thread::sleep(Duration::from_millis(20));
+        let (base, http, ids, log) = (base.clone(), http.clone(), ids.clone(), server.log().to_path_buf());
+        move |i: usize| {
+            let get = || -> Value {
+                http.get(format!("{base}/orders/{}", ids[i])).send().expect("GET order").json().expect("JSON order")
+            };
+            dev_server::wait_terminal(&ids[i], SETTLE, Duration::from_millis(20), get, || dev_server::tail(&log, 60))
         }
     };
     let (finished, _) = drive(orders, concurrency, fetch);

@@ -39,9 +39,8 @@
 //! printed with it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -60,10 +59,10 @@ use orchgen_runtime::store::dynamodb::item::{self, OrderAttributes, encode_order
 use orchgen_runtime::store::dynamodb::{DynamoStore, client_for_endpoint, ensure_tables, with_prefix};
 use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{ChangeKind, ChangeRecord, Store};
+use orchgen_tests::dev_server::{Dev, DevServer};
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
-use orchgen_tests::load::{SEED_ORDER, Wrk, arg, hey, load_average, release_binary, tool, wrk};
-
-const PLAN_JSON: &str = include_str!("../../runtime/tests/fixtures/orders.plan.json");
+use orchgen_tests::fixtures::{ORDERS_PLAN_JSON, SAMPLE_ORDER_JSON};
+use orchgen_tests::load::{Wrk, arg, hey, load_average, release_binary, tool, wrk};
 
 /// CPU time (user + system) a process has used so far, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -391,9 +390,9 @@ async fn transact(client: &Client, items: Vec<TransactWriteItem>) -> u64 {
 // 2–3. orchgen dev under load
 // ------------------------------------------------------------------------------------------------
 
+/// `orchgen dev` on DynamoDB Local, with the orders its engine finished.
 struct Server {
-    child: Child,
-    base: String,
+    dev: DevServer,
     /// Orders the engine moved to a terminal status, counted from its log lines.
     finished: Arc<AtomicU64>,
 }
@@ -405,25 +404,16 @@ impl Server {
     /// `orchgen dev` on `endpoint`. Finished orders are counted from the engine's `order moved`
     /// lines (its only log at info level), not asked for over HTTP: the dev server's counts
     /// (`/_orchgen/health`, `/_orchgen/status`) scan tables of DynamoDB Local, which would take
-    /// its CPU from the orders being measured.
+    /// its CPU from the orders being measured. The other log lines are echoed on stderr.
     fn start(bin: &Path, pipeline: &Path, data: &Path, endpoint: &str) -> Server {
-        let mut child = Command::new(bin)
-            .args(["dev"])
-            .arg(pipeline)
-            .args(["--port", "0", "--log-level", "warn,orchgen_runtime::engine=info", "--table-prefix", "e2e-"])
-            .args(["--dynamodb-endpoint", endpoint])
-            .arg("--data-dir")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("orchgen dev starts");
         let finished = Arc::new(AtomicU64::new(0));
         let counter = finished.clone();
-        let log = BufReader::new(child.stderr.take().expect("piped stderr"));
-        thread::spawn(move || {
-            for line in log.lines().map_while(Result::ok) {
+        let dev = Dev::new(bin, pipeline, data)
+            .args(["--log-level", "warn,orchgen_runtime::engine=info", "--table-prefix", "e2e-"])
+            .args(["--dynamodb-endpoint", endpoint])
+            // It creates the tables on DynamoDB Local before it listens.
+            .start_timeout(Duration::from_secs(120))
+            .on_log_line(move |line| {
                 if line.contains("order moved") {
                     if TERMINAL_MOVES.iter().any(|s| line.contains(s)) {
                         counter.fetch_add(1, Ordering::Relaxed);
@@ -431,21 +421,9 @@ impl Server {
                 } else {
                     eprintln!("{line}");
                 }
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let base = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(base) = line.strip_prefix("listening on ") {
-                        break base.trim().to_owned();
-                    }
-                }
-                _ => panic!("orchgen dev exited before listening"),
-            }
-        };
-        thread::spawn(move || lines.for_each(drop));
-        Server { child, base, finished }
+            })
+            .start();
+        Server { dev, finished }
     }
 
     /// Orders the engine finished (terminal) since the server started.
@@ -454,14 +432,7 @@ impl Server {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.dev.pid()
     }
 }
 
@@ -583,7 +554,7 @@ fn end_to_end(
     let dir = tempfile::tempdir().expect("temp dir");
     let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
     let server = Server::start(bin, &pipeline, &dir.path().join("data"), &local.endpoint_url());
-    let url = format!("{}/orders", server.base);
+    let url = format!("{}/orders", server.dev.base);
 
     // Saturation: wrk, then the time until every accepted order is terminal.
     let meter = CpuMeter::start(vec![("java", java), ("orchgen", server.pid())]);
@@ -612,7 +583,7 @@ fn end_to_end(
         thread::sleep(Duration::from_millis(300 + (i * 89) % 250));
         let before = server.finished();
         let sent = Instant::now();
-        let response = client.post(&url).header("content-type", "application/json").body(SEED_ORDER).send();
+        let response = client.post(&url).header("content-type", "application/json").body(SAMPLE_ORDER_JSON).send();
         assert!(response.is_ok_and(|r| r.status().is_success()), "POST /orders");
         idle_posts.push(sent.elapsed().as_secs_f64() * 1000.0);
         while server.finished() == before && sent.elapsed() < Duration::from_secs(30) {
@@ -648,7 +619,7 @@ fn main() {
         std::process::exit(2);
     };
     let bin = release_binary();
-    let mut plan = Plan::from_json(PLAN_JSON).expect("the fixture plan reads");
+    let mut plan = Plan::from_json(ORDERS_PLAN_JSON).expect("the fixture plan reads");
     // As pipelines/orders.yaml: an order is the creation and one transaction.
     plan.stream.chain_steps = true;
     println!(

@@ -20,74 +20,44 @@
 //! Figures only, no assertion on time: the machine is shared and the load generator runs on the
 //! same CPUs as the server.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use orchgen_tests::load::{SEED_ORDER, arg, hey, release_binary, tool, wrk};
+use orchgen_tests::dev_server::{Dev, DevServer, wait_terminal};
+use orchgen_tests::fixtures::SAMPLE_ORDER_JSON;
+use orchgen_tests::load::{arg, hey, release_binary, tool, wrk};
 use serde_json::Value;
 
-struct Server {
-    child: Child,
-    base: String,
+/// The longest wait for one order of the idle part to be terminal.
+const IDLE_SETTLE: Duration = Duration::from_secs(30);
+
+/// The release `orchgen dev` on `pipeline`, logging warnings only (echoed on stderr).
+fn start(bin: &Path, pipeline: &Path, data: &Path) -> DevServer {
+    Dev::new(bin, pipeline, data).args(["--log-level", "warn"]).on_log_line(|line| eprintln!("{line}")).start()
 }
 
-impl Server {
-    fn start(bin: &Path, pipeline: &Path, data: &Path) -> Server {
-        let mut child = Command::new(bin)
-            .args(["dev"])
-            .arg(pipeline)
-            .args(["--port", "0", "--log-level", "warn", "--data-dir"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("orchgen dev starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let base = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(base) = line.strip_prefix("listening on ") {
-                        break base.trim().to_owned();
-                    }
-                }
-                _ => panic!("orchgen dev exited before listening"),
-            }
-        };
-        thread::spawn(move || lines.for_each(drop));
-        Server { child, base }
-    }
-
-    fn get(&self, path: &str) -> Value {
-        reqwest::blocking::get(format!("{}{path}", self.base)).and_then(|r| r.json()).expect("GET answers JSON")
-    }
-
-    /// Orders created and finished since the server started (its live stats).
-    fn counts(&self) -> (u64, u64) {
-        let live = &self.get("/_orchgen/status")["live"]["orders"];
-        let n = |k: &str| live[k].as_u64().unwrap_or(0);
-        (n("created"), n("completed") + n("rejected") + n("failed") + n("cancelled"))
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
+/// GET `path`, as JSON.
+fn get(server: &DevServer, path: &str) -> Value {
+    server.get(path).1
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Orders created and finished since the server started (its live stats).
+fn counts(server: &DevServer) -> (u64, u64) {
+    let live = &get(server, "/_orchgen/status")["live"]["orders"];
+    let n = |k: &str| live[k].as_u64().unwrap_or(0);
+    (n("created"), n("completed") + n("rejected") + n("failed") + n("cancelled"))
+}
+
+fn rss_kib(server: &DevServer) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Two-statement transactions per second on a WAL database with `synchronous = NORMAL`, `group`
@@ -105,7 +75,7 @@ fn sqlite_rate(dir: &Path, group: usize, seconds: f64) -> f64 {
     )
     .expect("schema");
     // About an order as stored (≈ 1 KB with its history).
-    let body = SEED_ORDER.repeat(3);
+    let body = SAMPLE_ORDER_JSON.repeat(3);
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed().as_secs_f64() < seconds {
@@ -150,7 +120,7 @@ fn main() {
 
     // 2–4. HTTP, throughput and latency under load.
     let pipeline = orchgen_tests::fixtures::stocked_reference_pipeline(dir.path());
-    let server = Server::start(&bin, &pipeline, &dir.path().join("data"));
+    let server = start(&bin, &pipeline, &dir.path().join("data"));
     let health_run = wrk(&wrk_bin, &format!("{}/_orchgen/health", server.base), 16, 5, false);
     let (health, health_p99) = (health_run.rate, health_run.p99_ms);
     println!("GET /_orchgen/health (wrk)  {health:>9.0} req/s   p99 {health_p99:>7.2} ms   (the HTTP layer alone)");
@@ -159,7 +129,7 @@ fn main() {
     let (posts, post_p99) = (post_run.rate, post_run.p99_ms);
     let deadline = Instant::now() + Duration::from_secs(300);
     let (created, finished) = loop {
-        let (created, finished) = server.counts();
+        let (created, finished) = counts(&server);
         if finished >= created || Instant::now() > deadline {
             break (created, finished);
         }
@@ -167,8 +137,8 @@ fn main() {
     };
     let all_done = started.elapsed().as_secs_f64();
     let rate = finished as f64 / all_done;
-    let listed = server.get("/orders?status=COMPLETED&limit=1");
-    let sample = server.get(&format!("/orders/{}", listed["orders"][0]["order_id"].as_str().expect("an order")));
+    let listed = get(&server, "/orders?status=COMPLETED&limit=1");
+    let sample = get(&server, &format!("/orders/{}", listed["orders"][0]["order_id"].as_str().expect("an order")));
     // One store write per version.
     let writes_per_order = sample["version"].as_u64().expect("version") as f64;
     let ceiling = grouped / writes_per_order;
@@ -208,19 +178,13 @@ fn main() {
         let created: Value = client
             .post(format!("{}/orders", server.base))
             .header("content-type", "application/json")
-            .body(SEED_ORDER)
+            .body(SAMPLE_ORDER_JSON)
             .send()
             .and_then(|r| r.json())
             .expect("POST /orders");
         let id = created["order_id"].as_str().expect("order_id").to_owned();
-        let order = loop {
-            let order = server.get(&format!("/orders/{id}"));
-            if ["COMPLETED", "REJECTED", "FAILED", "CANCELLED"].contains(&order["status"].as_str().unwrap_or_default())
-            {
-                break order;
-            }
-            thread::sleep(Duration::from_millis(1));
-        };
+        let fetch = || get(&server, &format!("/orders/{id}"));
+        let order = wait_terminal(&id, IDLE_SETTLE, Duration::from_millis(1), fetch, || server.log_tail());
         let at = |k: &str| chrono::DateTime::parse_from_rfc3339(order[k].as_str().expect(k)).expect(k);
         idle.push((at("updated_at") - at("created_at")).as_seconds_f64() * 1000.0);
     }
@@ -240,7 +204,7 @@ fn main() {
                 let end = Instant::now() + Duration::from_secs(memory_minutes * 60);
                 while Instant::now() < end {
                     hey(hey_bin, &url, 1000, 10, 10);
-                    samples.push(server.rss_kib());
+                    samples.push(rss_kib(&server));
                 }
                 let after_first_minute = samples.get(5).copied().unwrap_or(samples[0]);
                 let last = *samples.last().expect("samples");

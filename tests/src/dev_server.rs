@@ -5,14 +5,15 @@
 //! [`Dev::start`] it: ready once it prints `listening on http://127.0.0.1:PORT`, its stdout kept line
 //! by line and its stderr (the JSON log) in a file. The [`DevServer`] it gives speaks the order API
 //! over HTTP (submit, get, list, wait until terminal, stock) and is killed (SIGKILL), stopped
-//! (SIGTERM) or, when dropped, killed.
+//! (SIGTERM) or, when dropped, killed. The load benchmarks start the release binary the same way,
+//! with their own `--log-level` and, to count what the engine logs, [`Dev::on_log_line`].
 //!
 //! The command carries the environment a dev host build needs (a pipeline with custom steps is
 //! compiled with cargo into `target/nested`, offline, with the suite's debug settings); a
 //! pipeline without custom steps ignores it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,10 +37,14 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Longest wait for the server to exit after SIGTERM.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What is called with each line of the server's log as it is written.
+pub type LogWatcher = Box<dyn FnMut(&str) + Send>;
+
 /// `orchgen dev` to start: the command, where its log goes and how long to wait.
 pub struct Dev {
     command: Command,
     log: PathBuf,
+    watcher: Option<LogWatcher>,
     start_timeout: Duration,
     settle_timeout: Duration,
 }
@@ -63,7 +68,13 @@ impl Dev {
     /// `dev <pipeline> --port 0 --data-dir <data_dir>`; the log in [`log_path`]`(data_dir)`.
     pub fn with_command(mut command: Command, pipeline: &Path, data_dir: &Path) -> Dev {
         command.arg("dev").arg(pipeline).args(["--port", "0", "--data-dir"]).arg(data_dir);
-        Dev { command, log: log_path(data_dir), start_timeout: START_TIMEOUT, settle_timeout: SETTLE_TIMEOUT }
+        Dev {
+            command,
+            log: log_path(data_dir),
+            watcher: None,
+            start_timeout: START_TIMEOUT,
+            settle_timeout: SETTLE_TIMEOUT,
+        }
     }
 
     /// An environment variable of the `orchgen dev` process (e.g. a secret an `http` step reads).
@@ -88,6 +99,13 @@ impl Dev {
         self
     }
 
+    /// Calls `watch` with each line of the server's log (its stderr) as it is written, from a thread
+    /// of its own; the line still goes to the log file.
+    pub fn on_log_line(mut self, watch: impl FnMut(&str) + Send + 'static) -> Dev {
+        self.watcher = Some(Box::new(watch));
+        self
+    }
+
     /// The longest wait for `listening on …` (a pipeline with custom steps builds its dev host first).
     pub fn start_timeout(mut self, timeout: Duration) -> Dev {
         self.start_timeout = timeout;
@@ -102,7 +120,7 @@ impl Dev {
 
     /// Starts it and waits until it listens; an error with its output and log when it does not.
     pub fn spawn(self) -> Result<DevServer, String> {
-        let process = DevProcess::spawn(self.command, &self.log, self.start_timeout)?;
+        let process = DevProcess::spawn_watched(self.command, &self.log, self.watcher, self.start_timeout)?;
         let client = Client::builder()
             .timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(64)
@@ -141,6 +159,11 @@ impl DevServer {
     /// The log file (the server's stderr).
     pub fn log(&self) -> &Path {
         self.process.log()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     /// The whole log (a cold build of a dev host prints hundreds of `Compiling` lines before it).
@@ -407,15 +430,43 @@ pub fn wait_terminal(
 impl DevProcess {
     /// Spawns `command` (stdout piped, stderr to `log`) and waits up to `timeout` for it to listen;
     /// an error with its output and log when it does not.
-    pub fn spawn(mut command: Command, log: &Path, timeout: Duration) -> Result<DevProcess, String> {
-        let stderr =
+    pub fn spawn(command: Command, log: &Path, timeout: Duration) -> Result<DevProcess, String> {
+        DevProcess::spawn_watched(command, log, None, timeout)
+    }
+
+    /// [`DevProcess::spawn`], with `watcher` (when given) called with each line of stderr on its way
+    /// to `log`.
+    pub fn spawn_watched(
+        mut command: Command,
+        log: &Path,
+        watcher: Option<LogWatcher>,
+        timeout: Duration,
+    ) -> Result<DevProcess, String> {
+        let file =
             std::fs::File::create(log).map_err(|e| format!("cannot create the server log {}: {e}", log.display()))?;
+        // A watched log goes through a pipe and a thread of this process, else straight to the file.
+        let (stderr, watched) = match watcher {
+            Some(watch) => (Stdio::piped(), Some((watch, file))),
+            None => (Stdio::from(file), None),
+        };
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("orchgen dev does not start: {e}"))?;
+        if let (Some((mut watch, mut file)), Some(stderr)) = (watched, child.stderr.take()) {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stderr);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                    // One write a line, so that the file is whole whenever a failure message reads it.
+                    let _ = file.write_all(&line);
+                    watch(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+                    line.clear();
+                }
+            });
+        }
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             let _ = child.wait();
@@ -552,9 +603,32 @@ pub fn pipeline_with_inventory(dir: &Path, inventory: &[(&str, u64)]) -> std::io
 
 #[cfg(test)]
 mod tests {
-    use super::{DevProcess, error_excerpt, log_path};
+    use super::{Dev, DevProcess, error_excerpt, log_path};
+    use std::path::Path;
     use std::process::Command;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
+
+    #[test]
+    fn a_watched_log_is_seen_line_by_line_and_kept_in_the_file() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(
+            "echo 'order moved to=COMPLETED' >&2; echo 'a warning' >&2; echo 'listening on http://127.0.0.1:9'; exec sleep 30",
+        );
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let lines = seen.clone();
+        let server = Dev::with_command(command, Path::new("orders.yaml"), &dir.path().join("data"))
+            .on_log_line(move |line| lines.lock().expect("lines").push(line.to_owned()))
+            .start();
+        let both = || seen.lock().expect("lines").len() == 2;
+        assert!(crate::wait_until(Duration::from_secs(10), Duration::from_millis(10), both), "{seen:?}");
+        assert_eq!(*seen.lock().expect("lines"), ["order moved to=COMPLETED", "a warning"]);
+        assert_eq!(server.log_all(), "order moved to=COMPLETED\na warning\n");
+        assert_eq!(server.base, "http://127.0.0.1:9");
+        assert!(std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).is_ok_and(|c| c.contains("sleep")));
+        server.kill();
+    }
 
     #[test]
     fn a_failed_host_build_is_an_error_with_cargos_errors_last() {

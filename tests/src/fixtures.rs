@@ -9,10 +9,14 @@ use std::fmt::Write as _;
 /// The reference plan as JSON (`runtime/tests/fixtures/orders.plan.json`).
 pub const ORDERS_PLAN_JSON: &str = include_str!("../../runtime/tests/fixtures/orders.plan.json");
 
+/// The seed order as the text of a `POST /orders` body (the runtime's [`EXAMPLE_ORDER_JSON`]):
+/// what the load generators post.
+pub const SAMPLE_ORDER_JSON: &str = EXAMPLE_ORDER_JSON;
+
 /// The seed order, as the body of `POST /orders`: two units of product-1 at 29.99 and one of
 /// product-2 at 49.99 (109.97), for `cust-12345` in Seattle, paid by `credit_card`.
 pub fn sample_order() -> Value {
-    serde_json::from_str(EXAMPLE_ORDER_JSON).expect("the example order is JSON")
+    serde_json::from_str(SAMPLE_ORDER_JSON).expect("the example order is JSON")
 }
 
 /// The seed order, edited by the builder methods of [`OrderBody`].
@@ -145,14 +149,8 @@ pub fn generated_pipeline(n: usize) -> String {
 /// The reference pipeline (`pipelines/orders.yaml`) written into `dir` with every product stocked
 /// by the billion: what the load benchmarks run.
 pub fn stocked_reference_pipeline(dir: &std::path::Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(crate::workspace_root().join("pipelines/orders.yaml"))
-        .expect("pipelines/orders.yaml is readable");
-    let start = text.find("\nlocal:\n").expect("pipelines/orders.yaml has a `local:` section");
-    let mut text = text[..start + 1].to_owned();
-    text.push_str("local:\n  inventory:\n    product-1: 1000000000\n    product-2: 1000000000\n");
-    let path = dir.join("orders.yaml");
-    std::fs::write(&path, text).expect("pipeline written");
-    path
+    let stock = [("product-1", 1_000_000_000), ("product-2", 1_000_000_000)];
+    crate::dev_server::pipeline_with_inventory(dir, &stock).expect("the stocked pipeline is written")
 }
 
 #[cfg(test)]

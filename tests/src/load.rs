@@ -1,13 +1,13 @@
 //! What the load benchmarks (`tests/benches/perf.rs`, `tests/benches/dynamodb.rs`,
-//! `tests/benches/dev_throughput.rs`) share: their arguments, the release `orchgen` they start, and
-//! the load generators they drive it with (wrk and hey, from Debian; `scripts/bench-perf` installs
-//! them). Benchmark support: it panics with a message when a tool misbehaves.
+//! `tests/benches/dev_throughput.rs`) share: their arguments, the release `orchgen` they start (as
+//! `orchgen dev` through [`crate::dev_server::Dev`], like every test), and the load generators they
+//! drive it with (wrk and hey, from Debian; `scripts/bench-perf` installs them), posting the one
+//! sample order. Benchmark support: it panics with a message when a tool misbehaves.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The seed's order as a request body.
-pub const SEED_ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99},{"product_id":"product-2","quantity":1,"unit_price":49.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
+use crate::fixtures::SAMPLE_ORDER_JSON;
 
 /// The number after `name` on the command line, else `default`.
 pub fn arg(name: &str, default: u64) -> u64 {
@@ -60,14 +60,15 @@ pub struct Wrk {
     pub p99_ms: f64,
 }
 
-/// wrk with `connections` connections for `seconds`: GETs of `url`, or POSTs of [`SEED_ORDER`].
+/// wrk with `connections` connections for `seconds`: GETs of `url`, or POSTs of the seed order
+/// ([`SAMPLE_ORDER_JSON`]).
 pub fn wrk(wrk: &Path, url: &str, connections: usize, seconds: u64, post: bool) -> Wrk {
     let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("post.lua");
     std::fs::write(
         &script,
         format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{SEED_ORDER}'\n"
+            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\nwrk.body = '{SAMPLE_ORDER_JSON}'\n"
         ),
     )
     .expect("write the wrk script");
@@ -109,13 +110,13 @@ pub fn duration_ms(text: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// hey posting [`SEED_ORDER`] at `rate` requests/s for `seconds` with `workers` workers:
+/// hey posting the seed order ([`SAMPLE_ORDER_JSON`]) at `rate` requests/s for `seconds` with `workers` workers:
 /// (requests/s, p50 ms, p99 ms).
 pub fn hey(hey: &Path, url: &str, rate: u64, workers: u64, seconds: u64) -> (f64, f64, f64) {
     let per_worker = (rate as f64 / workers.max(1) as f64).max(1.0);
     let output = Command::new(hey)
         .args(["-z", &format!("{seconds}s"), "-c", &workers.to_string(), "-q", &format!("{per_worker}")])
-        .args(["-m", "POST", "-T", "application/json", "-d", SEED_ORDER, url])
+        .args(["-m", "POST", "-T", "application/json", "-d", SAMPLE_ORDER_JSON, url])
         .output()
         .expect("hey runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use orchgen_runtime::Engine;
 use orchgen_runtime::api::Api;
-use orchgen_runtime::order::{Order, OrderRequest};
+use orchgen_runtime::order::{Item, Order, OrderRequest};
 use orchgen_runtime::plan::{CompensationAction, HandlerPlan, Plan, StepAction, StepPlan, ValidationRules, status};
 use orchgen_runtime::steps::{Registry, StepError, StepHandler, StepInput, StepOutput};
 use orchgen_runtime::store::memory::MemoryStore;
@@ -228,10 +228,12 @@ fn offline_plan(plan: &Plan) -> Plan {
     plan
 }
 
-/// A normal order the plan's first validation rules accept and its payment rules do not decline: two
-/// items (within the rules' item counts), a total under every limit, the first allowed country and
-/// the first payment method no rule declines.
+/// A normal order the plan's first validation rules accept and its payment rules do not decline: the
+/// seed's sample order ([`OrderRequest::example`]) with two items (within the rules' item counts) of
+/// one unit each, a total under every limit, the first allowed country and the first payment method
+/// no rule declines.
 pub fn representative_order(plan: &Plan) -> OrderRequest {
+    let mut order = OrderRequest::example();
     let rules = plan.steps.iter().find_map(|s: &StepPlan| match &s.action {
         StepAction::Validate(rules) => Some(rules.clone()),
         _ => None,
@@ -253,34 +255,30 @@ pub fn representative_order(plan: &Plan) -> OrderRequest {
             limit = limit.min(above);
         }
     }
-    // Half of the smallest limit, split over the items, at most the README's sample prices.
-    let unit_price = if limit.is_finite() { (limit / 2.0 / f64::from(items_wanted)).min(29.99) } else { 29.99 };
+    // Half of the smallest limit, split over the items, at most the sample order's first unit price.
+    let sample_price = order.items[0].unit_price;
+    let unit_price =
+        if limit.is_finite() { (limit / 2.0 / f64::from(items_wanted)).min(sample_price) } else { sample_price };
     let unit_price = (unit_price * 100.0).floor() / 100.0;
-    let country = rules.as_ref().and_then(|r| r.allowed_countries.first().cloned()).unwrap_or_else(|| "US".to_owned());
     let declined_method = |m: &str| {
         declines
             .iter()
             .any(|d| d.payment_method.as_deref() == Some(m) && d.customer_id.is_none() && d.amount_above.is_none())
     };
-    let payment_method = rules
-        .as_ref()
-        .and_then(|r| r.payment_methods.iter().find(|m| !declined_method(m)).cloned())
-        .unwrap_or_else(|| "credit_card".to_owned());
-    let mut customer_id = "cust-12345".to_owned();
-    while declines.iter().any(|d| d.customer_id.as_deref() == Some(customer_id.as_str())) {
-        customer_id.push('0');
+    // The first allowed country and the first payment method no rule declines; the sample's own
+    // (US, credit_card) when the rules name none.
+    if let Some(country) = rules.as_ref().and_then(|r| r.allowed_countries.first()) {
+        order.shipping_address.country = country.clone();
     }
-    let body = serde_json::json!({
-        "customer": {"customer_id": customer_id, "email": "customer@example.com", "name": "John Doe"},
-        "items": (1..=items_wanted)
-            .map(|i| serde_json::json!({"product_id": format!("product-{i}"), "quantity": 1, "unit_price": unit_price}))
-            .collect::<Vec<_>>(),
-        "shipping_address": {"street": "123 Main St", "city": "Seattle", "state": "WA",
-                             "postal_code": "98101", "country": country},
-        "payment": {"payment_method": payment_method},
-    });
-    // The JSON above has exactly the request's fields.
-    serde_json::from_value(body).unwrap_or_else(|_| unreachable!("the representative order matches OrderRequest"))
+    if let Some(method) = rules.as_ref().and_then(|r| r.payment_methods.iter().find(|m| !declined_method(m))) {
+        order.payment.payment_method = method.clone();
+    }
+    while declines.iter().any(|d| d.customer_id.as_deref() == Some(order.customer.customer_id.as_str())) {
+        order.customer.customer_id.push('0');
+    }
+    order.items =
+        (1..=items_wanted).map(|i| Item { product_id: format!("product-{i}"), quantity: 1, unit_price }).collect();
+    order
 }
 
 fn proxy_request(method: http::Method, path: String, resource: &str, body: Option<String>) -> ApiGatewayProxyRequest {

@@ -29,18 +29,9 @@ pub(super) fn api() -> (Api, Arc<MemoryStore>) {
     (Api::new(Arc::new(plan()), store.clone()), store)
 }
 
+/// The seed's sample order ([`crate::order::EXAMPLE_ORDER_JSON`]) as a request body.
 pub(super) fn seed() -> Value {
-    json!({
-        "customer": { "customer_id": "cust-12345", "email": "customer@example.com", "name": "John Doe" },
-        "items": [
-            { "product_id": "product-1", "quantity": 2, "unit_price": 29.99 },
-            { "product_id": "product-2", "quantity": 1, "unit_price": 49.99 }
-        ],
-        "shipping_address": {
-            "street": "123 Main St", "city": "Seattle", "state": "WA", "postal_code": "98101", "country": "US"
-        },
-        "payment": { "payment_method": "credit_card" }
-    })
+    serde_json::from_str(crate::order::EXAMPLE_ORDER_JSON).expect("the example order is JSON")
 }
 
 pub(super) fn request(method: Method, path: &str) -> ApiGatewayProxyRequest {

@@ -8,12 +8,11 @@ use aws_lambda_events::encodings::Body;
 use lambda_runtime::{Context, LambdaEvent};
 use orchgen_runtime::api::Api;
 use orchgen_runtime::lambda::{api, load_plan};
+use orchgen_runtime::order::EXAMPLE_ORDER_JSON;
 use orchgen_runtime::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
 const PLAN_JSON: &str = include_str!("../fixtures/orders.plan.json");
-
-const ORDER: &str = r#"{"customer":{"customer_id":"cust-12345","email":"customer@example.com","name":"John Doe"},"items":[{"product_id":"product-1","quantity":2,"unit_price":29.99}],"shipping_address":{"street":"123 Main St","city":"Seattle","state":"WA","postal_code":"98101","country":"US"},"payment":{"payment_method":"credit_card"}}"#;
 
 fn api() -> Api {
     Api::new(load_plan(PLAN_JSON).expect("the fixture plan reads"), Arc::new(MemoryStore::new()))
@@ -76,7 +75,10 @@ async fn an_order_is_created_then_read_back_through_proxy_events() {
     let api = api();
     let created = api::handle(
         &api,
-        invocation(event("POST", "/orders", "/orders", Value::Null, Some(ORDER), Some("apigw-req-1")), "lambda-req-1"),
+        invocation(
+            event("POST", "/orders", "/orders", Value::Null, Some(EXAMPLE_ORDER_JSON), Some("apigw-req-1")),
+            "lambda-req-1",
+        ),
     )
     .await;
     assert_eq!(created.status_code, 201, "{:?}", created.body);
@@ -185,7 +187,7 @@ async fn http_api_payload_1_0_events_create_and_read_an_order() {
     let api = api();
     let created = api::handle(
         &api,
-        invocation(http_api_event("POST", "/orders", "/orders", Value::Null, Some(ORDER)), "lambda-req-1"),
+        invocation(http_api_event("POST", "/orders", "/orders", Value::Null, Some(EXAMPLE_ORDER_JSON)), "lambda-req-1"),
     )
     .await;
     assert_eq!(created.status_code, 201, "{:?}", created.body);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use orchgen_runtime::lambda::{FnStep, Function, StepFunction, StepResponse};
+use orchgen_runtime::order::Order;
 use orchgen_runtime::plan::{HandlerPlan, Plan, StepAction};
 use orchgen_runtime::steps::{CustomContext, Registry, StepError, StepInput};
 use serde_json::{Value, json};
@@ -15,27 +16,16 @@ fn plan() -> Arc<Plan> {
     Arc::new(Plan::from_json(PLAN_JSON).expect("the fixture plan reads"))
 }
 
-/// An order of the reference plan, as JSON.
+/// The seed's sample order (two units of product-1 at 29.99, one of product-2 at 49.99: 109.97) just
+/// received as `01HZX3J4K5M6N7P8Q9R0S1T2V3`, shipped to `country`, paid with `payment_method`, as JSON.
 fn order(country: &str, payment_method: &str) -> Value {
-    json!({
-        "order_id": "01HZX3J4K5M6N7P8Q9R0S1T2V3",
-        "status": "RECEIVED",
-        "version": 1,
-        "created_at": "2024-05-01T12:00:00.000Z",
-        "updated_at": "2024-05-01T12:00:00.000Z",
-        "customer": { "customer_id": "cust-12345", "email": "ada@example.com", "name": "Ada Lovelace" },
-        "items": [
-            { "product_id": "product-1", "quantity": 2, "unit_price": 29.99 },
-            { "product_id": "product-2", "quantity": 1, "unit_price": 49.99 }
-        ],
-        "shipping_address": {
-            "street": "1 Analytical Way", "city": "London", "state": "", "postal_code": "N1 9GU", "country": country
-        },
-        "payment_method": payment_method,
-        "total_cents": 10997,
-        "cursor": 0,
-        "history": []
-    })
+    let mut order = Order::example();
+    order.order_id = "01HZX3J4K5M6N7P8Q9R0S1T2V3".to_owned();
+    order.created_at = "2024-05-01T12:00:00.000Z".to_owned();
+    order.updated_at = order.created_at.clone();
+    order.shipping_address.country = country.to_owned();
+    order.payment_method = payment_method.to_owned();
+    serde_json::to_value(order).expect("an order serialises")
 }
 
 /// The request the stream processor sends for `step` (and `compensation`), as JSON.

@@ -20,7 +20,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use orchgen_runtime::Engine;
 use orchgen_runtime::api::Api;
 use orchgen_runtime::lambda::{self, handle_stream_invocation};
-use orchgen_runtime::order::Order;
+use orchgen_runtime::order::{Order, OrderRequest};
 use orchgen_runtime::plan::{Plan, status};
 use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{ChangeFeed, ChangeKind, ChangeRecord, Store};
@@ -74,14 +74,11 @@ fn plan() -> Plan {
     plan
 }
 
+/// The seed's sample order paid with `payment_method`, as the body of `POST /orders`.
 fn order_body(payment_method: &str) -> String {
-    json!({
-        "customer": {"customer_id": "cust-12345", "email": "customer@example.com", "name": "John Doe"},
-        "items": [{"product_id": "product-1", "quantity": 2, "unit_price": 29.99}],
-        "shipping_address": {"street": "123 Main St", "city": "Seattle", "state": "WA", "postal_code": "98101", "country": "US"},
-        "payment": {"payment_method": payment_method}
-    })
-    .to_string()
+    let mut order = OrderRequest::example();
+    order.payment.payment_method = payment_method.to_owned();
+    serde_json::to_string(&order).expect("an order serialises")
 }
 
 fn post(body: &str, request_id: &str) -> LambdaEvent<ApiGatewayProxyRequest> {
