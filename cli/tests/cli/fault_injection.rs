@@ -606,6 +606,38 @@ fn steps_that_panic_fail_or_time_out_are_compensated_and_a_corrupt_record_is_dea
     let reason = letter["requestContext"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("an order cannot be read"), "{letter:#}");
     eprintln!("[faulty-steps] the corrupt record was dead-lettered after 3 deliveries: {reason}");
+
+    // `orchgen redrive --local` (in the dev host, with the custom steps): the letter stays while
+    // the order is damaged; once the user deleted it, the letter is handled and leaves the file.
+    let (code, out) = redrive_local(&faulty_pipeline(), &data, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 kept") && out.contains("failed again") && out.contains("an order cannot be read"), "{out}");
+    let db = rusqlite::Connection::open(data.join("orchgen.db")).expect("the embedded store opens");
+    db.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    db.execute("DELETE FROM orders WHERE order_id = 'corrupt-1'", []).expect("the damaged order is deleted");
+    let (code, out) = redrive_local(&faulty_pipeline(), &data, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("1 handled and removed, 0 kept") && out.contains("corrupt-1: no such order any more"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(data.join("dead-letters.jsonl")).expect("the file"), "");
+}
+
+/// `orchgen redrive PIPELINE --local --data-dir DATA ARGS…` (the binary): its exit code, and its
+/// stdout and stderr.
+fn redrive_local(pipeline: &Path, data: &Path, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(crate::orchgen_bin())
+        .arg("redrive")
+        .arg(pipeline)
+        .arg("--local")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("orchgen redrive runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
 }
 
 /// Waits (60 s at most) until `<data>/dead-letters.jsonl` has a line; returns its lines.
@@ -660,4 +692,22 @@ fn dynamodb_faulty_steps_compensate_and_an_undecodable_record_is_dead_lettered()
     assert!(reason.contains("not a valid order"), "{letter:#}");
     assert_eq!(letter["DDBStreamBatchInfo"]["batchSize"], 1, "{letter:#}");
     eprintln!("[dynamodb faulty-steps] dead-lettered after 3 deliveries: {reason}");
+    assert_eq!(letter["orderIds"], json!(["corrupt-1"]), "{letter:#}");
+
+    // `orchgen redrive --local` on the same tables: the letter stays while the item is damaged;
+    // once the user deleted it, the letter is handled.
+    let on_tables = ["--dynamodb-endpoint", endpoint.as_str(), "--table-prefix", "faults-steps-"];
+    let (code, out) = redrive_local(&faulty_pipeline(), &data, &on_tables);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 kept") && out.contains("failed again"), "{out}");
+    let delete = client
+        .delete_item()
+        .table_name("faults-steps-faulty-shop-orders")
+        .key("order_id", aws_sdk_dynamodb::types::AttributeValue::S("corrupt-1".into()))
+        .send();
+    runtime.block_on(delete).expect("the damaged item is deleted");
+    let (code, out) = redrive_local(&faulty_pipeline(), &data, &on_tables);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("corrupt-1: no such order any more"), "{out}");
+    assert_eq!(std::fs::read_to_string(data.join("dead-letters.jsonl")).expect("the file"), "");
 }
