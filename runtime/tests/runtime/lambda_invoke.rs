@@ -18,7 +18,7 @@ use orchgen_runtime::lambda::invoke::{function_names, lambda_client};
 use orchgen_runtime::lambda::{
     Function, LambdaStepHandler, StepFunction, StepResponse, invoker_registry, step_functions,
 };
-use orchgen_runtime::order::{Address, Customer, Item, Order};
+use orchgen_runtime::order::{Item, Order};
 use orchgen_runtime::plan::{Plan, status};
 use orchgen_runtime::steps::{Registry, StepError, StepHandler, StepInput, StepOutput};
 use orchgen_runtime::store::memory::MemoryStore;
@@ -109,37 +109,12 @@ async fn client(endpoint: &str) -> aws_sdk_lambda::Client {
 }
 
 fn order(payment_method: &str) -> Order {
-    let now = "2024-05-01T12:00:00.000Z".to_owned();
-    Order {
-        order_id: ulid::Ulid::new().to_string(),
-        status: status::RECEIVED.to_owned(),
-        version: 1,
-        created_at: now.clone(),
-        updated_at: now,
-        customer: Customer {
-            customer_id: "cust-1".to_owned(),
-            email: "ada@example.com".to_owned(),
-            name: "Ada".to_owned(),
-        },
-        items: vec![Item { product_id: "product-1".to_owned(), quantity: 2, unit_price: 29.99 }],
-        shipping_address: Address {
-            street: "1 Analytical Way".to_owned(),
-            city: "London".to_owned(),
-            state: String::new(),
-            postal_code: "N1 9GU".to_owned(),
-            country: "GB".to_owned(),
-        },
-        payment_method: payment_method.to_owned(),
-        total_cents: 5998,
-        cursor: 0,
-        pending_compensations: Vec::new(),
-        failure: None,
-        charge: None,
-        shipment: None,
-        outputs: BTreeMap::new(),
-        history: Vec::new(),
-        expires_at: None,
-    }
+    let mut order = Order::example();
+    order.order_id = ulid::Ulid::new().to_string();
+    order.items = vec![Item { product_id: "product-1".to_owned(), quantity: 2, unit_price: 29.99 }];
+    order.total_cents = 5998;
+    order.payment_method = payment_method.to_owned();
+    order
 }
 
 fn input(plan: &Plan, step: &str) -> StepInput {

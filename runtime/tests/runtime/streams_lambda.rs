@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use orchgen_runtime::Engine;
-use orchgen_runtime::order::{Address, Customer, Item, Order};
+use orchgen_runtime::order::{Item, Order};
 use orchgen_runtime::plan::{Plan, status};
 use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::{
@@ -42,37 +42,11 @@ async fn engine_on(store: Arc<dyn Store>) -> Engine {
 }
 
 fn new_order(quantity: i64) -> Order {
-    let now = "2024-05-01T12:00:00.000Z".to_owned();
-    Order {
-        order_id: ulid::Ulid::new().to_string(),
-        status: status::RECEIVED.to_owned(),
-        version: 1,
-        created_at: now.clone(),
-        updated_at: now,
-        customer: Customer {
-            customer_id: "cust-12345".to_owned(),
-            email: "ada@example.com".to_owned(),
-            name: "Ada Lovelace".to_owned(),
-        },
-        items: vec![Item { product_id: "product-1".to_owned(), quantity, unit_price: 19.99 }],
-        shipping_address: Address {
-            street: "1 Analytical Way".to_owned(),
-            city: "Toronto".to_owned(),
-            state: "ON".to_owned(),
-            postal_code: "M5V 2T6".to_owned(),
-            country: "CA".to_owned(),
-        },
-        payment_method: "credit_card".to_owned(),
-        total_cents: quantity * 1999,
-        cursor: 0,
-        pending_compensations: Vec::new(),
-        failure: None,
-        charge: None,
-        shipment: None,
-        outputs: BTreeMap::new(),
-        history: Vec::new(),
-        expires_at: None,
-    }
+    let mut order = Order::example();
+    order.order_id = ulid::Ulid::new().to_string();
+    order.items = vec![Item { product_id: "product-1".to_owned(), quantity, unit_price: 19.99 }];
+    order.total_cents = quantity * 1999;
+    order
 }
 
 fn failures(response: &DynamoDbEventResponse) -> Vec<String> {
