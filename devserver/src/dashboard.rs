@@ -7,13 +7,15 @@
 //!   with reasons, change-feed lag and stock. It polls `/_orchgen/status` every second.
 //! - `GET /_orchgen/status` — [`Status`] as JSON: the [`LiveSnapshot`] of the observer registered
 //!   on the engine and the API, order counts per status from the store's status index, the
-//!   change-feed lag, stock levels, the most recent orders and the processor's counters.
+//!   change-feed lag, the dead letters waiting for `orchgen redrive --local`, stock levels, the most
+//!   recent orders and the processor's counters.
 //! - `GET /metrics` — the same figures in the Prometheus text exposition format (version 0.0.4);
 //!   metric names derive from [`orchgen_runtime::telemetry::names`] where a CloudWatch name exists
 //!   (`OrdersCreated` → `orchgen_orders_created_total`), every sample is labelled with the pipeline.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use orchgen_runtime::Plan;
@@ -51,6 +53,7 @@ pub struct Dashboard {
     plan: Arc<Plan>,
     live: Arc<LiveStats>,
     feed: Option<FeedSource>,
+    dead_letter_file: PathBuf,
     page: String,
 }
 
@@ -69,6 +72,9 @@ pub struct Status {
     pub statuses: Vec<StatusCount>,
     /// How far the engine is behind the change feed.
     pub change_feed: FeedStatus,
+    /// Letters in the dead-letter file: records given up on after `stream.max_retries`, waiting for
+    /// `orchgen redrive --local`.
+    pub dead_letters: u64,
     /// Stock per product.
     pub stock: BTreeMap<String, Stock>,
     /// The newest orders, newest first.
@@ -163,10 +169,17 @@ struct BootNode {
 }
 
 impl Dashboard {
-    /// The dashboard of `plan`, showing `live` and, when given, the backlog of `feed`.
-    pub fn new(plan: Arc<Plan>, graph: &DashboardGraph, live: Arc<LiveStats>, feed: Option<FeedSource>) -> Dashboard {
+    /// The dashboard of `plan`, showing `live`, when given the backlog of `feed`, and the letters
+    /// of `dead_letter_file`.
+    pub fn new(
+        plan: Arc<Plan>,
+        graph: &DashboardGraph,
+        live: Arc<LiveStats>,
+        feed: Option<FeedSource>,
+        dead_letter_file: PathBuf,
+    ) -> Dashboard {
         let page = render_page(&plan, graph);
-        Dashboard { plan, live, feed, page }
+        Dashboard { plan, live, feed, dead_letter_file, page }
     }
 
     /// The HTML page.
@@ -196,6 +209,7 @@ impl Dashboard {
             live,
             statuses,
             change_feed: self.feed_status().await?,
+            dead_letters: self.dead_letters(),
             stock,
             recent,
             processor,
@@ -216,6 +230,13 @@ impl Dashboard {
                 None => return Ok(StatusCount { status: s.to_owned(), count, capped: false }),
             }
         }
+    }
+
+    /// The lines of the dead-letter file (0 when it is missing or cannot be read: the processor
+    /// logs its own write errors). A small file, read on the calling task.
+    fn dead_letters(&self) -> u64 {
+        let text = std::fs::read_to_string(&self.dead_letter_file).unwrap_or_default();
+        text.lines().filter(|l| !l.trim().is_empty()).count() as u64
     }
 
     async fn feed_status(&self) -> Result<FeedStatus, StoreError> {
@@ -396,6 +417,12 @@ pub fn prometheus(status: &Status) -> String {
         e.family("orchgen_change_feed_lag_seconds", "gauge", "Age of the oldest unprocessed change record.");
         e.sample("orchgen_change_feed_lag_seconds", &[], lag);
     }
+    e.family(
+        "orchgen_dead_letters",
+        "gauge",
+        "Letters in the dead-letter file, waiting for `orchgen redrive --local`.",
+    );
+    e.sample("orchgen_dead_letters", &[], status.dead_letters);
     e.family("orchgen_stock_available", "gauge", "Units of a product that can be reserved.");
     for (product, stock) in &status.stock {
         e.sample("orchgen_stock_available", &[("product", product)], stock.available);
@@ -465,13 +492,16 @@ mod tests {
             &crate::tests_support::graph(&plan),
             live,
             Some(FeedSource { feed: store.clone(), consumer: "c".to_owned() }),
+            std::path::Path::new("no-such-dir").join(orchgen_runtime::dead_letter::DEAD_LETTER_FILE),
         );
         let status = dashboard.status(store.as_ref(), MetricsSnapshot::default()).await.expect("status");
         assert!(status.statuses.iter().all(|s| s.count == 0 && !s.capped));
         assert_eq!(status.change_feed.backlog, Some(0));
+        assert_eq!(status.dead_letters, 0, "a missing file holds no letter");
         assert_eq!(status.stock["product-1"].available, 100);
         let text = prometheus(&status);
         assert!(text.contains("orchgen_orders_created_total{pipeline=\"shop\"} 0\n"), "{text}");
         assert!(text.contains("orchgen_stock_available{pipeline=\"shop\",product=\"product-1\"} 100\n"), "{text}");
+        assert!(text.contains("orchgen_dead_letters{pipeline=\"shop\"} 0\n"), "{text}");
     }
 }

@@ -63,6 +63,10 @@ pub const HOST_DIR: &str = "host";
 /// The stream consumer's checkpoints inside the data directory (with `--dynamodb-endpoint`).
 const STREAM_CHECKPOINTS_DIR: &str = "stream-checkpoints";
 
+/// The lock a running `orchgen dev` holds in its data directory (the file holds its process id; the
+/// lock goes with the process, even after a `kill -9`).
+const LOCK_FILE: &str = "dev.lock";
+
 /// How long in-flight HTTP requests may take to finish after a shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
 
@@ -152,6 +156,14 @@ fn run_plan(
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 
     let data_dir = data_dir(options, &plan);
+    // One `orchgen dev` per data directory: two would drive the same orders from one checkpoint.
+    let _lock = match lock_data_dir(&data_dir) {
+        Ok(lock) => lock,
+        Err(message) => {
+            writeln!(err, "error: {message}")?;
+            return Ok(1);
+        }
+    };
     if options.reset {
         match reset(&data_dir) {
             Ok(true) => tracing::info!(dir = %data_dir.display(), "data directory deleted (--reset)"),
@@ -253,6 +265,41 @@ impl Driver {
             Driver::Stream(handle) => handle.stop().await,
         }
     }
+}
+
+/// Takes the lock of the data directory `dir` (created when missing) for this process, and writes
+/// its process id into the lock file; the lock is held until the returned file is dropped or the
+/// process ends. `Err` when another process holds it.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
+    use std::io::{Seek as _, SeekFrom};
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let pid = if holder.is_empty() { String::new() } else { format!(" (process {holder})") };
+            return Err(format!(
+                "another orchgen dev{pid} is running on {}: stop it, or give this one another --data-dir",
+                dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| writeln!(file, "{}", std::process::id()));
+    written.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(file)
 }
 
 /// Refuses a `--dynamodb-endpoint` that is not an HTTP URL.
@@ -372,7 +419,7 @@ async fn serve(
         store: store.clone(),
         metrics: engine.metrics().clone(),
         openapi: document,
-        dashboard: dashboard::Dashboard::new(plan.clone(), &graph, live, feed),
+        dashboard: dashboard::Dashboard::new(plan.clone(), &graph, live, feed, data_dir.join(DEAD_LETTER_FILE)),
     };
     let app = server::router(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -500,7 +547,7 @@ fn log_filter(level: Option<&str>, default: &str) -> Result<EnvFilter, String> {
 
 /// Deletes the store in the data directory (with the dead letters and the stream consumer's
 /// checkpoints, which are about its orders), refusing a directory that holds anything else but the
-/// dev host (`host/`, kept: it is a build cache, not data). The directory is removed when nothing
+/// dev host (`host/`, kept: it is a build cache, not data) and the lock ([`LOCK_FILE`], kept). The directory is removed when nothing
 /// else is left. Returns whether there was something to delete.
 fn reset(dir: &Path) -> Result<bool, String> {
     let entries = match std::fs::read_dir(dir) {
@@ -516,7 +563,8 @@ fn reset(dir: &Path) -> Result<bool, String> {
         let text = name.to_string_lossy();
         if text.starts_with(DB_FILE) || text.starts_with(DEAD_LETTER_FILE) || name == STREAM_CHECKPOINTS_DIR {
             store_files.push(entry.path());
-        } else if name == HOST_DIR {
+        } else if name == HOST_DIR || name == LOCK_FILE {
+            // The dev host's build cache; the lock this process holds.
             keep_dir = true;
         } else {
             return Err(format!(
@@ -610,6 +658,26 @@ mod tests {
         assert!(!dir.join(STREAM_CHECKPOINTS_DIR).exists());
         assert!(dir.join(HOST_DIR).is_dir());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_process_at_a_time_holds_a_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let lock = lock_data_dir(&data).expect("the first takes it");
+        let text = std::fs::read_to_string(data.join(LOCK_FILE)).unwrap();
+        assert_eq!(text.trim(), std::process::id().to_string());
+        let refused = lock_data_dir(&data).expect_err("a second is refused");
+        assert!(
+            refused.contains("another orchgen dev") && refused.contains(&std::process::id().to_string()),
+            "{refused}"
+        );
+        // --reset keeps the lock (and so the directory).
+        std::fs::write(data.join(DB_FILE), b"").unwrap();
+        assert_eq!(reset(&data), Ok(true));
+        assert!(data.join(LOCK_FILE).exists());
+        drop(lock);
+        let _again = lock_data_dir(&data).expect("free again once the first let go");
     }
 
     #[test]

@@ -40,7 +40,10 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
         .arg("run")
         .arg(server.url("/_orchgen/openapi.json"))
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
-        .args(["--max-examples", "40", "--seed", "20261127", "--workers", "2"])
+        // One worker: with two threads, hypothesis on CPython 3.11.7 sometimes fails inside `ast.parse`
+        // ("AST constructor recursion depth mismatch", a CPython race fixed in later releases) and
+        // reports it as an error of the run.
+        .args(["--max-examples", "40", "--seed", "20261127", "--workers", "1"])
         .args(["--request-timeout", "10", "--generation-database", "none"])
         .args(["--report", "junit", "--report-dir"])
         .arg(&reports)

@@ -177,6 +177,7 @@ fn the_dashboard_shows_what_the_api_says() {
             && is("orders-in-flight", 0)
             && is("status-COMPLETED", api["COMPLETED"])
             && is("feed-backlog", 0)
+            && is("dead-letters", 0)
             && count.get("failure-row") == Some(&(failed as u64))
     });
     // Every count shown equals the API's.

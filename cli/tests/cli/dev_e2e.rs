@@ -608,3 +608,20 @@ fn an_invalid_pipeline_is_reported_and_exits_1() {
     assert!(stderr.contains("fulfill") && stderr.contains("bad.yaml"), "{stderr}");
     assert!(!dir.path().join("data").exists(), "nothing is created for an invalid pipeline");
 }
+
+#[test]
+fn a_second_dev_server_on_the_same_data_directory_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("data");
+    let first = start(&reference_pipeline(), &data);
+    let Err(refused) = dev(&reference_pipeline(), &data).log(&dir.path().join("second.log")).spawn() else {
+        panic!("a second orchgen dev started on the same data directory");
+    };
+    assert!(refused.contains("another orchgen dev") && refused.contains("--data-dir"), "{refused}");
+    // The first one is untouched; once it is gone (even killed), the directory is free.
+    let id = first.submit(&sample_order());
+    assert_eq!(first.wait_terminal(&id)["status"], "COMPLETED");
+    first.kill();
+    let second = start(&reference_pipeline(), &data);
+    assert_eq!(second.order(&id)["status"], "COMPLETED");
+}

@@ -60,6 +60,9 @@ fn a_dead_lettered_order_is_kept_until_its_cause_is_fixed_then_redriven_and_comp
         dead_letter::read(&letters_file).is_ok_and(|letters| letters.len() == 1)
     });
     assert!(dead_lettered, "the damaged record was not dead-lettered within 30 s\n{}", server.log_tail());
+    // The dashboard says so.
+    let (_, status) = server.get("/_orchgen/status");
+    assert_eq!(status["dead_letters"], 1, "{status:#}");
 
     // The cause is still there: the letter is kept, with the reason, and the exit code says so.
     let (code, out, err) = redrive(&file, &data, &[]);
@@ -92,6 +95,8 @@ fn a_dead_lettered_order_is_kept_until_its_cause_is_fixed_then_redriven_and_comp
     assert_eq!(orders[0]["from"], "RECEIVED", "{report:#}");
     assert_ne!(orders[0]["to"], "RECEIVED", "{report:#}");
     assert_eq!(dead_letter::read(&letters_file).expect("the file reads"), [], "the handled letter left the file");
+    let (_, status) = server.get("/_orchgen/status");
+    assert_eq!(status["dead_letters"], 0, "{status:#}");
 
     // …and the running `orchgen dev` takes it to the end, each step once, one unit taken.
     let order = server.wait_terminal(&id);

@@ -262,7 +262,9 @@ pub trait Store: Send + Sync + 'static {
     /// One order.
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>, StoreError>;
 
-    /// Orders newest first, optionally of one status (through the status index).
+    /// Orders newest first, optionally of one status (through the status index). An order whose
+    /// stored form cannot be read is left out of its page (and logged), not an error of the whole
+    /// listing: `get_order` reports it.
     async fn list_orders(&self, query: &ListQuery) -> Result<Page, StoreError>;
 
     /// Commits a transition atomically: the order if still at `expected_version`, and its effects.

@@ -25,7 +25,7 @@ use orchgen_runtime::store::memory::MemoryStore;
 use orchgen_runtime::store::sqlite::SqliteStore;
 use orchgen_runtime::store::{
     ChangeFeed, ChangeKind, ChangeRecord, CommitError, Created, Effect, EffectError, IdempotencyKey, ListQuery,
-    Notification, Stock, Store, StoreError, Transition, Units, compare_sequence,
+    Notification, Page, Stock, Store, StoreError, Transition, Units, compare_sequence,
 };
 use orchgen_tests::dynamodb_local::DynamoDbLocal;
 use orchgen_tests::fixtures;
@@ -952,19 +952,36 @@ async fn sqlite_refuses_a_newer_schema() {
 }
 
 #[tokio::test]
-async fn sqlite_reports_undecodable_orders_as_corrupt() {
+async fn sqlite_reports_an_undecodable_order_as_corrupt_and_lists_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    create(&store, &order("ord-1", 1, &[("p", 1)])).await;
+    for (id, second) in [("ord-1", 1), ("ord-2", 2), ("ord-3", 3)] {
+        create(&store, &order(id, second, &[("p", 1)])).await;
+    }
     let conn = rusqlite::Connection::open(dir.path().join("orchgen.db")).unwrap();
-    conn.execute("UPDATE orders SET body = '{not json' WHERE order_id = 'ord-1'", []).unwrap();
+    conn.execute("UPDATE orders SET body = '{not json' WHERE order_id = 'ord-2'", []).unwrap();
     conn.execute("UPDATE inventory SET available = 1", []).unwrap();
     drop(conn);
-    assert!(matches!(store.get_order("ord-1").await, Err(StoreError::Corrupt(_))));
-    assert!(matches!(
-        store.list_orders(&ListQuery { status: None, limit: 10, cursor: None }).await,
-        Err(StoreError::Corrupt(_))
-    ));
+    assert!(matches!(store.get_order("ord-2").await, Err(StoreError::Corrupt(_))));
+    // A listing leaves the damaged order out instead of failing as a whole (the dashboard and
+    // `GET /orders` keep working), whatever the page size.
+    let ids = |page: &Page| page.orders.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>();
+    let all = store.list_orders(&ListQuery { status: None, limit: 10, cursor: None }).await.unwrap();
+    assert_eq!(ids(&all), ["ord-3", "ord-1"]);
+    let by_status =
+        store.list_orders(&ListQuery { status: Some("RECEIVED".into()), limit: 10, cursor: None }).await.unwrap();
+    assert_eq!(ids(&by_status), ["ord-3", "ord-1"]);
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list_orders(&ListQuery { status: None, limit: 1, cursor }).await.unwrap();
+        paged.extend(ids(&page));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ["ord-3", "ord-1"]);
 }
 
 const CRASH_DIR: &str = "ORCHGEN_STORE_CRASH_DIR";

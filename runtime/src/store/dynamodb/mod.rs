@@ -804,7 +804,15 @@ impl Store for DynamoStore {
         let mut page = Vec::with_capacity(ids.len());
         for id in &ids {
             let Some(found) = items.remove(id) else { continue };
-            let order = item::decode_order(&found, &self.names)?;
+            let order = match item::decode_order(&found, &self.names) {
+                Ok(order) => order,
+                // One damaged item does not take the listing down with it: it is left out and
+                // logged; reading it alone (`get_order`) reports it.
+                Err(e) => {
+                    tracing::error!(order_id = %id, error = %e, "an order cannot be read: left out of the listing");
+                    continue;
+                }
+            };
             if query.status.as_ref().is_none_or(|s| *s == order.status) {
                 page.push(order);
             }
