@@ -333,7 +333,7 @@ pub enum Outcome {
 /// How an [`Order`] serialises the parts it shares with other types (the API's views among them)
 /// without the bytes that carry no information, every one of which reads back as it was: empty
 /// address fields (`#[serde(default)]` on [`Address`]), a charge's `refunded` while false (its
-/// default) and a history entry's `attempt` when it is 1 (the default of [`read_history`]). The
+/// default) and a history entry's `attempt` when it is 1 (the default of `compact::read_history`). The
 /// stored order (DynamoDB's `order` attribute, SQLite's body, stream images) is smaller; those types'
 /// own JSON, and so the API's, is unchanged. Orders written before still read.
 mod compact {

@@ -19,7 +19,7 @@ pub const MAX_ITEMS: usize = 1000;
 /// Largest quantity of one item.
 pub const MAX_QUANTITY: i64 = 10_000;
 /// Largest unit price, in currency units. With [`MAX_QUANTITY`] and [`MAX_ITEMS`] no order that
-/// passes the per-field checks can have a total beyond [`MAX_TOTAL_CENTS`]: every limit is one the
+/// passes the per-field checks can have a total beyond `MAX_TOTAL_CENTS`: every limit is one the
 /// OpenAPI document states, so a request valid against the document is never refused for its total.
 pub const MAX_UNIT_PRICE: f64 = 1_000_000.0;
 /// Largest order total, in cents (amounts stay exact as `f64` currency units below 2^53).

@@ -10,7 +10,7 @@
 //! version the decision was made from, so processing a record twice, concurrently, or after a newer
 //! one, commits at most once; a losing commit (`Conflict`) means another delivery already did it.
 //!
-//! Modules: [`attempt`] (attempts, timeouts, panics, backoff), `step` (a step and its failure
+//! Modules: `attempt` (attempts, timeouts, panics, backoff), `step` (a step and its failure
 //! policy), `compensate` (compensations), [`metrics`], `processor` (the local change-feed processor,
 //! feature `local`), [`redrive`] (an order driven again from its current state, for `orchgen
 //! redrive`). Everything else needs no feature.

@@ -7,8 +7,9 @@
 //! - [`Store::commit`] of a transition whose effects touch other items is **one
 //!   TransactWriteItems**: the order's Put conditioned on `version = expected`, plus one write per
 //!   item the effects touch (merged per item, see [`effects`]). Cancellation reasons map to
-//!   [`CommitError::Conflict`] (the order's condition) or to the [`EffectError`] found by replaying
-//!   the effects on the items read after the failure. Concurrent writers of one item
+//!   [`CommitError::Conflict`] (the order's condition) or to the
+//!   [`EffectError`](crate::store::EffectError) found by replaying the effects on the items read
+//!   after the failure. Concurrent writers of one item
 //!   (`TransactionConflict`) are retried with backoff.
 //! - A transition with no effect on another item (no stock, ledger or outbox write: e.g. after
 //!   `validate`, or the final move to `COMPLETED`) is **one conditional PutItem** of the order with
