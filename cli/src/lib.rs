@@ -134,7 +134,8 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     /// Delete a stage's stack (tables with DeletionPolicy Retain stay) and optionally its artefact bucket.
     Destroy(deploy::DestroyArgs),
-    /// Re-process what reached a stage's dead-letter queue (failed stream batches).
+    /// Re-process what reached a stage's dead-letter queue (failed stream batches), or `orchgen dev`'s
+    /// dead letters with --local.
     Redrive(deploy::RedriveArgs),
     /// Talk to the order API of `orchgen dev` or a deployed stage: list, show and submit orders.
     Orders(orders::OrdersArgs),
