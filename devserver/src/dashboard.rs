@@ -209,7 +209,7 @@ impl Dashboard {
             live,
             statuses,
             change_feed: self.feed_status().await?,
-            dead_letters: self.dead_letters(),
+            dead_letters: orchgen_runtime::dead_letter::count(&self.dead_letter_file) as u64,
             stock,
             recent,
             processor,
@@ -230,13 +230,6 @@ impl Dashboard {
                 None => return Ok(StatusCount { status: s.to_owned(), count, capped: false }),
             }
         }
-    }
-
-    /// The lines of the dead-letter file (0 when it is missing or cannot be read: the processor
-    /// logs its own write errors). A small file, read on the calling task.
-    fn dead_letters(&self) -> u64 {
-        let text = std::fs::read_to_string(&self.dead_letter_file).unwrap_or_default();
-        text.lines().filter(|l| !l.trim().is_empty()).count() as u64
     }
 
     async fn feed_status(&self) -> Result<FeedStatus, StoreError> {

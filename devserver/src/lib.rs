@@ -435,6 +435,14 @@ async fn serve(
     );
     banner(&plan, &base, &description, data_dir, out)?;
     tracing::info!(url = %base, data_dir = %data_dir.display(), "orchgen dev is running");
+    let letters = orchgen_runtime::dead_letter::count(data_dir.join(DEAD_LETTER_FILE));
+    if letters > 0 {
+        tracing::warn!(
+            letters,
+            file = %data_dir.join(DEAD_LETTER_FILE).display(),
+            "records given up on wait in the dead-letter file: fix their cause, then run `orchgen redrive --local`"
+        );
+    }
 
     let mut stopped = stopped;
     let mut code = 0;

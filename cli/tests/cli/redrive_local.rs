@@ -60,7 +60,11 @@ fn a_dead_lettered_order_is_kept_until_its_cause_is_fixed_then_redriven_and_comp
         dead_letter::read(&letters_file).is_ok_and(|letters| letters.len() == 1)
     });
     assert!(dead_lettered, "the damaged record was not dead-lettered within 30 s\n{}", server.log_tail());
-    // The dashboard says so.
+    // The log and the dashboard say so, and what to do.
+    let logged = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        server.log_all().contains("sent to the dead-letter file (once its cause is fixed: `orchgen redrive --local`)")
+    });
+    assert!(logged, "the processor's log names the remedy:\n{}", server.log_tail());
     let (_, status) = server.get("/_orchgen/status");
     assert_eq!(status["dead_letters"], 1, "{status:#}");
 
@@ -132,6 +136,14 @@ fn a_local_redrive_refuses_what_it_cannot_do() {
     let (code, out, err) = redrive(&file, &data, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(err.contains("no store in") && err.contains("--data-dir"), "{err}");
+    // `orchgen dev` started on letters says they wait, and what to do.
+    let server = Dev::new(crate::orchgen_bin(), &file, &data).start();
+    let warned = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        server.log_all().contains("wait in the dead-letter file: fix their cause, then run `orchgen redrive --local`")
+    });
+    assert!(warned, "the start-up log tells about the letters:\n{}", server.log_tail());
+    server.kill();
+    std::fs::remove_file(data.join("orchgen.db")).expect("the store it created is removed again");
     // A file that is not a dead-letter file: located.
     std::fs::write(data.join(DEAD_LETTER_FILE), "{\"requestContext\": 1}\n").expect("written");
     let (code, _, err) = redrive(&file, &data, &[]);

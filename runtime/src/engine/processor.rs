@@ -507,7 +507,7 @@ fn dead_letter(config: &ProcessorConfig, record: &Finished, deliveries: u32, rea
         deliveries,
         %reason,
         file = %path.display(),
-        "the record failed after every retry; sent to the dead-letter file"
+        "the record failed after every retry; sent to the dead-letter file (once its cause is fixed: `orchgen redrive --local`)"
     );
     Ok(())
 }

@@ -847,7 +847,7 @@ impl ShardWorker {
             last = %letter.batch_info.end_sequence_number,
             condition,
             reason = %reason,
-            "records sent to the dead-letter file"
+            "records sent to the dead-letter file (once their cause is fixed: `orchgen redrive --local`)"
         );
         if let Err(e) = dead_letter::append(&self.shared.config.dead_letter_file, &letter) {
             tracing::error!(file = %self.shared.config.dead_letter_file.display(), error = %e, letter = ?letter, "writing the dead-letter file failed");
