@@ -282,18 +282,7 @@ async fn raw_writes(local: &DynamoDbLocal, plan: &Plan, concurrency: usize, seco
     let puts = drive(concurrency, seconds, java, move |i| {
         let (client, plan, names, received) = (c.clone(), p.clone(), n.clone(), r.clone());
         async move {
-            let mut order = (*received).clone();
-            order.order_id = ulid_at(i);
-            client
-                .put_item()
-                .table_name(&plan.tables.orders.name)
-                .set_item(Some(encode_order(&order, &names).expect("encode")))
-                .condition_expression("attribute_not_exists(#k)")
-                .expression_attribute_names("#k", &names.key)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .expect("PutItem");
+            put_new_order(&client, &plan, &names, &received, &ulid_at(i)).await;
             0
         }
     })
@@ -325,16 +314,9 @@ async fn raw_writes(local: &DynamoDbLocal, plan: &Plan, concurrency: usize, seco
     (puts, transactions, orders)
 }
 
-/// One order's requests as orchgen sends them (PutItem, consistent GetItem, TransactWriteItems);
-/// returns the transaction conflicts met.
-async fn order_requests(
-    client: &Client,
-    plan: &Plan,
-    names: &OrderAttributes,
-    received: &Order,
-    done: &Order,
-    id: &str,
-) -> u64 {
+/// The PutItem of a new order without an idempotency key (`DynamoStore::create_order`): `received`
+/// as order `id`, on the condition that no order has that id.
+async fn put_new_order(client: &Client, plan: &Plan, names: &OrderAttributes, received: &Order, id: &str) {
     let mut order = received.clone();
     order.order_id = id.to_owned();
     client
@@ -347,6 +329,19 @@ async fn order_requests(
         .send()
         .await
         .expect("PutItem");
+}
+
+/// One order's requests as orchgen sends them (PutItem, consistent GetItem, TransactWriteItems);
+/// returns the transaction conflicts met.
+async fn order_requests(
+    client: &Client,
+    plan: &Plan,
+    names: &OrderAttributes,
+    received: &Order,
+    done: &Order,
+    id: &str,
+) -> u64 {
+    put_new_order(client, plan, names, received, id).await;
     client
         .get_item()
         .table_name(&plan.tables.orders.name)
